@@ -1,0 +1,42 @@
+# mtls-by-example: build, certificates, demo and tests.
+# Every chapter program is one .c file that builds alone; this Makefile only adds warnings and flags.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARNINGS = -Wall -Wextra -Werror
+# pkg-config finds OpenSSL wherever it lives (Homebrew, /usr/local); plain -lssl -lcrypto otherwise.
+OPENSSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+OPENSSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+
+SOURCES  := $(wildcard 0*/server.c 0*/client.c)
+PROGRAMS := $(SOURCES:.c=)
+
+.PHONY: all certs demo test clean run-01 run-02 run-03
+
+all: $(PROGRAMS)
+
+$(PROGRAMS): %: %.c
+	$(CC) $(CFLAGS) $(WARNINGS) $(OPENSSL_CFLAGS) -o $@ $< $(OPENSSL_LIBS) -lpthread
+
+certs:
+	scripts/gen-certs.sh certs
+
+run-01: 01-tls-server/server certs
+	01-tls-server/server
+
+run-02: 02-mtls-server/server certs
+	02-mtls-server/server
+
+run-03: 03-custom-ca-validation/server certs
+	03-custom-ca-validation/server
+
+demo:
+	scripts/deps.sh
+	$(MAKE) all certs
+	scripts/demo.sh
+
+test: all
+	tests/run.sh
+
+clean:
+	rm -f $(PROGRAMS)
