@@ -260,6 +260,8 @@ static SSL_CTX *create_server_context(const struct options *opt)
     /* In TLS 1.2 a client may ask to renegotiate at any time, and each renegotiation costs the
      * server a full handshake: an easy denial of service. TLS 1.3 has no renegotiation at all. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* Read whatever the client has sent in one system call, not one TLS record header at a time. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (!load_server_identity(ctx, opt->cert_file, opt->key_file))
         goto fail;
     if (getenv("SSLKEYLOGFILE") != NULL) {
@@ -312,6 +314,15 @@ static int open_listening_socket(const char *bind_address, int *port)
         }
     }
     freeaddrinfo(addresses);
+#ifdef TCP_DEFER_ACCEPT
+    /* Linux: hand a connection to a worker only once the client has sent something (its TLS
+     * ClientHello), so a client that connects and stays silent does not occupy a worker. */
+    if (fd >= 0) {
+        int seconds = CONNECTION_DEADLINE_MS / 1000;
+
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds);
+    }
+#endif
     if (fd < 0) {
         fprintf(stderr, "server: cannot listen on %s port %d: %s\n", bind_address, *port,
                 strerror(saved_errno));
@@ -365,12 +376,9 @@ static void *worker(void *listen_fd)
         socklen_t length = sizeof peer_address;
         int client = accept(fd, (struct sockaddr *)&peer_address, &length);
 
-        if (stop_requested()) {
-            if (client >= 0)
-                close(client);
-            return NULL;
-        }
         if (client < 0) {
+            if (stop_requested())
+                return NULL;
             if (errno != EINTR && errno != ECONNABORTED) {
                 /* For example EMFILE: out of file descriptors. Pause rather than spin. */
                 printf("accept failed: %s\n", strerror(errno));
@@ -539,17 +547,29 @@ static const char *status_text(int status)
     }
 }
 
+/* An HTTP date, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110). Written by hand because strftime()
+ * re-reads the time zone file on every call, and HTTP dates are always GMT anyway. */
+static void http_date(char *out, size_t size)
+{
+    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t t = time(NULL);
+    struct tm now;
+
+    gmtime_r(&t, &now);
+    snprintf(out, size, "%s, %02d %s %d %02d:%02d:%02d GMT", days[now.tm_wday], now.tm_mday,
+             months[now.tm_mon], now.tm_year + 1900, now.tm_hour, now.tm_min, now.tm_sec);
+}
+
 /* The whole response goes out in one SSL_write: one TLS record and one packet, not a dribble. */
 static int send_response(struct connection *c, const struct request *request,
                          const struct response *response)
 {
     char message[MAX_RESPONSE], date[64];
-    struct tm now;
-    time_t t = time(NULL);
     int length;
 
-    gmtime_r(&t, &now);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &now);
+    http_date(date, sizeof date);
     length = snprintf(message, sizeof message,
                       "HTTP/1.1 %d %s\r\n"
                       "Date: %s\r\n"
@@ -610,7 +630,7 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     describe_peer(peer_address, c.peer, sizeof c.peer);
     /* Non-blocking, so that wait_for_network() can enforce the deadline; no Nagle delay, because
      * every message we send is complete and nothing more is coming to fill a packet. */
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0
         || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) {
         printf("%s cannot set up the socket: %s\n", c.peer, strerror(errno));
         return;
