@@ -262,6 +262,9 @@ static SSL_CTX *create_server_context(const struct options *opt)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
     /* Read whatever the client has sent in one system call, not one TLS record header at a time. */
     SSL_CTX_set_read_ahead(ctx, 1);
+    /* Send exactly the chain in our certificate file. Otherwise OpenSSL would try to complete the
+     * chain from its trust store on every handshake, which costs time and can send the root. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (!load_server_identity(ctx, opt->cert_file, opt->key_file))
         goto fail;
     if (getenv("SSLKEYLOGFILE") != NULL) {

@@ -1,0 +1,1143 @@
+/*
+ * Chapter 03: trust only client certificates issued by our own CA.
+ *
+ * Chapter 02 required a client certificate but accepted one from anybody. Here the server keeps
+ * a trust store holding only our CA (--ca), and OpenSSL checks every client chain against it: each
+ * signature up to our CA, the validity dates, that the certificate is meant for TLS clients, that
+ * every issuer is a CA, and (with --crl) that it was not revoked. As in the ASP.NET article the
+ * handshake still completes, and the HTTP layer answers 403 Forbidden to a client that failed, so
+ * the client learns what went wrong. No certificate at all is still refused in the handshake.
+ * Compare: diff 02-mtls-server/server.c 03-custom-ca-validation/server.c
+ *
+ * Build:  cc 03-custom-ca-validation/server.c -o 03-custom-ca-validation/server -lssl -lcrypto -lpthread
+ * Run:    03-custom-ca-validation/server        (from the repository root, after `make certs`)
+ * Try:    curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:5001/
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Constants
+ * ------------------------------------------------------------------------------------------- */
+
+#define DEFAULT_PORT            5001
+#define DEFAULT_BIND            "127.0.0.1"
+#define DEFAULT_CERT            "certs/server.crt"
+#define DEFAULT_KEY             "certs/server.key"
+#define DEFAULT_CA              "certs/ca.crt"
+/* One worker thread per connection slot: the bound on connections served at the same time.
+ * Connections beyond it wait in the kernel's listen queue until a worker is free. */
+#define DEFAULT_MAX_CONNECTIONS 128
+#define MAX_CONNECTIONS_LIMIT   4096
+#define WORKER_STACK_SIZE       (512 * 1024)
+/* A client gets this long for its handshake, its request and our response, all together. Without
+ * a deadline, a client that connects and then says nothing would hold a worker forever. */
+#define CONNECTION_DEADLINE_MS  10000
+/* The request head (request line and headers) must fit in this many bytes, or we answer 431. */
+#define MAX_REQUEST_HEAD        8192
+#define MAX_RESPONSE            4096
+/* Tags the TLS sessions this server creates; see require_client_certificate(). */
+#define SESSION_ID_CONTEXT      "mtls-by-example"
+
+/* The TLS settings every connection shares, built once at start-up and then only read. */
+static SSL_CTX *server_ctx;
+/* Written once when SIGINT or SIGTERM arrives; every worker polls it, so "readable" means "stop". */
+static int stop_pipe[2] = { -1, -1 };
+
+/* One client connection, from accept() to close(). */
+struct connection {
+    int fd;
+    SSL *ssl;
+    long long deadline_ms;
+    char peer[INET6_ADDRSTRLEN + 8];  /* "127.0.0.1:40312" or "[::1]:40312", for the log */
+    const char *failure;              /* why the connection ended early, in plain words */
+    int tls_reason;                   /* OpenSSL's reason code when TLS itself failed, else 0 */
+};
+
+/* A parsed request. The pointers point into the connection's request buffer. */
+struct request {
+    const char *method;
+    const char *path;
+    int head_only;                    /* HEAD: send the headers of the answer, not its body */
+};
+
+struct response {
+    int status;
+    const char *content_type;
+    const char *extra_header;         /* a full "Name: value\r\n" line, or "" */
+    char body[MAX_RESPONSE / 2];
+    size_t body_length;
+};
+
+/* The life of a connection, in the order this file tells it. */
+static void *worker(void *listen_fd);
+static void serve_connection(int fd, const struct sockaddr_storage *peer_address);
+static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
+static int parse_request(char *head, size_t length, struct request *request);
+static void route(const struct request *request, struct connection *c, struct response *response);
+
+/* ---------------------------------------------------------------------------------------------
+ * Command line
+ * ------------------------------------------------------------------------------------------- */
+
+struct options {
+    int port;
+    const char *bind_address;
+    const char *cert_file;
+    const char *key_file;
+    int max_connections;
+    const char *ca_file;
+    const char *crl_file;             /* NULL: revocation is not checked */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: server [--port N] [--bind ADDR] [--cert FILE] [--key FILE] [--max-connections N]\n"
+            "              [--ca FILE] [--crl FILE]\n"
+            "\n"
+            "  --port N              TCP port to listen on (default %d; 0 picks a free one)\n"
+            "  --bind ADDR           address to listen on (default %s; ::1 and 0.0.0.0 work too)\n"
+            "  --cert FILE           server certificate chain, PEM (default %s)\n"
+            "  --key FILE            server private key, PEM (default %s)\n"
+            "  --max-connections N   connections served at the same time (default %d)\n"
+            "  --ca FILE             the only CA trusted to issue client certificates (default %s)\n"
+            "  --crl FILE            also refuse client certificates revoked in this CRL, PEM\n"
+            "  --help                show this help\n",
+            DEFAULT_PORT, DEFAULT_BIND, DEFAULT_CERT, DEFAULT_KEY, DEFAULT_MAX_CONNECTIONS, DEFAULT_CA);
+}
+
+/* Returns 1 and stores the number when text is a whole decimal number in [min, max]. */
+static int parse_number(const char *text, int min, int max, int *number)
+{
+    char *end;
+    long value;
+
+    errno = 0;
+    value = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < min || value > max)
+        return 0;
+    *number = (int)value;
+    return 1;
+}
+
+/* Returns 1 when the command line is good; otherwise explains and returns 0. */
+static int parse_command_line(int argc, char **argv, struct options *opt)
+{
+    int i;
+
+    /* Every option but --help takes a value, so the arguments come in pairs. */
+    for (i = 1; i < argc; i += 2) {
+        const char *flag = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (strcmp(flag, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (value == NULL) {
+            fprintf(stderr, "server: %s needs a value\n", flag);
+            return 0;
+        }
+        if (strcmp(flag, "--port") == 0) {
+            if (!parse_number(value, 0, 65535, &opt->port)) {
+                fprintf(stderr, "server: --port must be a number from 0 to 65535, not '%s'\n", value);
+                return 0;
+            }
+        } else if (strcmp(flag, "--bind") == 0) {
+            opt->bind_address = value;
+        } else if (strcmp(flag, "--cert") == 0) {
+            opt->cert_file = value;
+        } else if (strcmp(flag, "--key") == 0) {
+            opt->key_file = value;
+        } else if (strcmp(flag, "--ca") == 0) {
+            opt->ca_file = value;
+        } else if (strcmp(flag, "--crl") == 0) {
+            opt->crl_file = value;
+        } else if (strcmp(flag, "--max-connections") == 0) {
+            if (!parse_number(value, 1, MAX_CONNECTIONS_LIMIT, &opt->max_connections)) {
+                fprintf(stderr, "server: --max-connections must be a number from 1 to %d, not '%s'\n",
+                        MAX_CONNECTIONS_LIMIT, value);
+                return 0;
+            }
+        } else {
+            fprintf(stderr, "server: unknown option '%s'\n", flag);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * TLS context set-up: who we are, and which TLS versions we speak
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * OpenSSL's own messages ("no such file", "no start line") do not say which of our files was at
+ * fault, so we open each file ourselves first and name it when it cannot be read.
+ */
+static int file_is_readable(const char *path, const char *what, const char *default_path)
+{
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        fprintf(stderr, "server: cannot read the %s '%s': %s%s\n", what, path, strerror(errno),
+                strcmp(path, default_path) == 0 ? " (run 'make certs' to create it)" : "");
+        return 0;
+    }
+    fclose(f);
+    return 1;
+}
+
+/*
+ * The server's identity is a certificate (public: our name, our public key, and a CA's signature
+ * over both) and the matching private key (secret: it proves we own that certificate, by signing
+ * the handshake). The certificate file is read as a chain: our certificate first, then any
+ * intermediate CA certificates, which are all sent to the client so it can link us to a CA it trusts.
+ */
+static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char *key_file)
+{
+    if (!file_is_readable(cert_file, "certificate file", DEFAULT_CERT)
+        || !file_is_readable(key_file, "private key file", DEFAULT_KEY))
+        return 0;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        fprintf(stderr, "server: '%s' does not hold a usable PEM certificate\n", cert_file);
+        ERR_print_errors_fp(stderr);
+        return 0;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        fprintf(stderr, "server: '%s' does not hold a usable PEM private key\n", key_file);
+        ERR_print_errors_fp(stderr);
+        return 0;
+    }
+    /* A key from another pair would let the server start and then fail every handshake. */
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        fprintf(stderr, "server: the private key '%s' does not match the certificate '%s'\n",
+                key_file, cert_file);
+        ERR_print_errors_fp(stderr);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * SSLKEYLOGFILE is the convention curl and browsers share for debugging: each session's secrets
+ * are appended to that file, so Wireshark can decrypt a capture. Anyone holding the file can read
+ * the traffic, so it is off unless the variable is set, and we warn at start-up when it is.
+ */
+static void append_to_key_log(const SSL *ssl, const char *line)
+{
+    const char *path = getenv("SSLKEYLOGFILE");
+    FILE *f = path != NULL ? fopen(path, "a") : NULL;
+
+    (void)ssl;
+    if (f != NULL) {
+        fprintf(f, "%s\n", line);
+        fclose(f);
+    }
+}
+
+/*
+ * OpenSSL checks the client's certificate chain against our trust store and calls this with its
+ * verdict on each certificate. We let the handshake complete anyway: OpenSSL keeps the verdict
+ * (SSL_get_verify_result), and the HTTP layer turns a failed one into 403 Forbidden, with a log
+ * line saying why. Returning preverify_ok instead would end the handshake with an alert.
+ */
+static int complete_handshake_for_any_certificate(int preverify_ok, X509_STORE_CTX *chain)
+{
+    (void)preverify_ok;
+    (void)chain;
+    return 1;
+}
+
+/*
+ * Mutual TLS. SSL_VERIFY_PEER makes the server send a CertificateRequest; the client answers with
+ * its certificate chain and a CertificateVerify message, a signature over the handshake so far
+ * made with its private key. FAIL_IF_NO_PEER_CERT turns "may send one" into "must send one".
+ */
+static int require_client_certificate(SSL_CTX *ctx)
+{
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       complete_handshake_for_any_certificate);
+    /* A resumed session skips the certificate exchange: the server relies on what the session
+     * remembers about the client. The session id context marks which server (and so which
+     * client certificate policy) made a session; without it OpenSSL refuses to resume sessions
+     * of verified clients ("session id context uninitialized"). */
+    if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT,
+                                       sizeof SESSION_ID_CONTEXT - 1) != 1) {
+        fprintf(stderr, "server: cannot set the session id context\n");
+        ERR_print_errors_fp(stderr);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * The trust store decides whose certificates are accepted. It holds our CA and nothing else:
+ * not the system's CA bundle (SSL_CTX_set_default_verify_paths() is never called, so
+ * SSL_CERT_FILE and SSL_CERT_DIR play no part), because any public CA would happily issue a
+ * certificate to a stranger. Built once here, it is shared by every connection.
+ */
+static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_file)
+{
+    X509_STORE *trust_store;
+    STACK_OF(X509_NAME) *our_ca_names;
+    X509_LOOKUP *lookup;
+
+    if (!file_is_readable(ca_file, "CA certificate file", DEFAULT_CA))
+        return 0;
+    trust_store = X509_STORE_new();
+    our_ca_names = SSL_load_client_CA_file(ca_file);
+    if (trust_store == NULL || our_ca_names == NULL
+        || X509_STORE_load_file(trust_store, ca_file) != 1) {
+        fprintf(stderr, "server: '%s' does not hold a usable PEM CA certificate\n", ca_file);
+        ERR_print_errors_fp(stderr);
+        X509_STORE_free(trust_store);
+        sk_X509_NAME_pop_free(our_ca_names, X509_NAME_free);
+        return 0;
+    }
+    SSL_CTX_set_cert_store(ctx, trust_store);
+    /* Name our CA in the CertificateRequest, so a client holding several certificates can pick. */
+    SSL_CTX_set_client_CA_list(ctx, our_ca_names);
+    /* The certificate must be meant for TLS clients: an extendedKeyUsage without clientAuth fails. */
+    SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    if (crl_file == NULL)
+        return 1;
+
+    /* A CRL is a CA's signed list of the certificates it revoked before their expiry date. The
+     * file may hold several, one for each CA in the chain. */
+    lookup = X509_STORE_add_lookup(trust_store, X509_LOOKUP_file());
+    if (!file_is_readable(crl_file, "CRL file", "")
+        || lookup == NULL || X509_load_crl_file(lookup, crl_file, X509_FILETYPE_PEM) < 1) {
+        fprintf(stderr, "server: '%s' does not hold a usable PEM certificate revocation list\n",
+                crl_file);
+        ERR_print_errors_fp(stderr);
+        return 0;
+    }
+    X509_STORE_set_flags(trust_store, X509_V_FLAG_CRL_CHECK);
+    return 1;
+}
+
+static SSL_CTX *create_server_context(const struct options *opt)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (ctx == NULL) {
+        fprintf(stderr, "server: cannot create the TLS context\n");
+        ERR_print_errors_fp(stderr);
+        return NULL;
+    }
+    /* TLS 1.0 and 1.1 have known weaknesses and are deprecated (RFC 8996): refuse them. */
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        fprintf(stderr, "server: cannot set TLS 1.2 as the minimum version\n");
+        ERR_print_errors_fp(stderr);
+        goto fail;
+    }
+    /* In TLS 1.2 a client may ask to renegotiate at any time, and each renegotiation costs the
+     * server a full handshake: an easy denial of service. TLS 1.3 has no renegotiation at all. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* Read whatever the client has sent in one system call, not one TLS record header at a time. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    /* Send exactly the chain in our certificate file. Otherwise OpenSSL would try to complete the
+     * chain from its trust store on every handshake, which costs time and can send the root. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+    if (!load_server_identity(ctx, opt->cert_file, opt->key_file)
+        || !require_client_certificate(ctx)
+        || !trust_only_our_ca(ctx, opt->ca_file, opt->crl_file))
+        goto fail;
+    if (getenv("SSLKEYLOGFILE") != NULL) {
+        fprintf(stderr, "server: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n",
+                getenv("SSLKEYLOGFILE"));
+        SSL_CTX_set_keylog_callback(ctx, append_to_key_log);
+    }
+    return ctx;
+
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Listening socket
+ * ------------------------------------------------------------------------------------------- */
+
+/* Returns a listening socket, or -1 after saying why. *port is updated when it was 0. */
+static int open_listening_socket(const char *bind_address, int *port)
+{
+    struct addrinfo hints, *addresses, *a;
+    char service[16];
+    int fd = -1, err, saved_errno = 0;
+
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof service, "%d", *port);
+    err = getaddrinfo(bind_address, service, &hints, &addresses);
+    if (err != 0) {
+        fprintf(stderr, "server: cannot use --bind '%s': %s\n", bind_address, gai_strerror(err));
+        return -1;
+    }
+    for (a = addresses; a != NULL && fd < 0; a = a->ai_next) {
+        int on = 1;
+
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) {
+            saved_errno = errno;
+            continue;
+        }
+        /* Lets a restarted server listen again at once, while old connections are in TIME_WAIT. */
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0
+            || bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+            saved_errno = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(addresses);
+#ifdef TCP_DEFER_ACCEPT
+    /* Linux: hand a connection to a worker only once the client has sent something (its TLS
+     * ClientHello), so a client that connects and stays silent does not occupy a worker. */
+    if (fd >= 0) {
+        int seconds = CONNECTION_DEADLINE_MS / 1000;
+
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds);
+    }
+#endif
+    if (fd < 0) {
+        fprintf(stderr, "server: cannot listen on %s port %d: %s\n", bind_address, *port,
+                strerror(saved_errno));
+        return -1;
+    }
+    if (*port == 0) {
+        struct sockaddr_storage bound;
+        socklen_t length = sizeof bound;
+
+        if (getsockname(fd, (struct sockaddr *)&bound, &length) != 0) {
+            fprintf(stderr, "server: cannot tell which port was chosen: %s\n", strerror(errno));
+            close(fd);
+            return -1;
+        }
+        *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    }
+    return fd;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Accept loop: a fixed pool of workers, each taking the next connection off the shared socket
+ * ------------------------------------------------------------------------------------------- */
+
+static long long now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int stop_requested(void)
+{
+    struct pollfd stop = { stop_pipe[0], POLLIN, 0 };
+
+    return poll(&stop, 1, 0) > 0;
+}
+
+/*
+ * Each worker blocks in accept() on the same listening socket; the kernel hands every new
+ * connection to exactly one of them. Workers live as long as the server, so a connection costs
+ * no thread creation, and the number of workers bounds how many clients are served at once.
+ */
+static void *worker(void *listen_fd)
+{
+    int fd = *(int *)listen_fd;
+
+    for (;;) {
+        struct sockaddr_storage peer_address;
+        socklen_t length = sizeof peer_address;
+        int client = accept(fd, (struct sockaddr *)&peer_address, &length);
+
+        if (client < 0) {
+            if (stop_requested())
+                return NULL;
+            if (errno != EINTR && errno != ECONNABORTED) {
+                /* For example EMFILE: out of file descriptors. Pause rather than spin. */
+                printf("accept failed: %s\n", strerror(errno));
+                poll(NULL, 0, 100);
+            }
+            continue;
+        }
+        serve_connection(client, &peer_address);
+        close(client);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Per-connection handler: handshake, request, response, all before one deadline
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * OpenSSL names for handshake failures, and what they mean in plain words. Anything not listed
+ * is logged with OpenSSL's own reason string.
+ */
+static const struct {
+    int reason;
+    const char *words;
+} handshake_failures[] = {
+    { SSL_R_HTTP_REQUEST, "the client sent plain HTTP to this HTTPS port" },
+    { SSL_R_WRONG_VERSION_NUMBER, "the client does not speak TLS (wrong version number)" },
+    { SSL_R_UNSUPPORTED_PROTOCOL, "the client offered only TLS versions older than 1.2" },
+    { SSL_R_NO_SHARED_CIPHER, "the client offered no cipher suite this server accepts" },
+    { SSL_R_UNEXPECTED_EOF_WHILE_READING, "the client closed the connection" },
+    { SSL_R_TLSV1_ALERT_UNKNOWN_CA, "the client does not trust the CA that issued our certificate" },
+    { SSL_R_SSLV3_ALERT_BAD_CERTIFICATE, "the client rejected our certificate" },
+    { SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED, "the client says our certificate has expired" },
+    { SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE, "the client sent no certificate, and one is required" },
+};
+
+static const char *describe_tls_error(unsigned long error)
+{
+    size_t i;
+    const char *reason;
+
+    for (i = 0; i < sizeof handshake_failures / sizeof handshake_failures[0]; i++)
+        if (ERR_GET_REASON(error) == handshake_failures[i].reason)
+            return handshake_failures[i].words;
+    reason = ERR_reason_error_string(error);
+    return reason != NULL ? reason : "TLS error";
+}
+
+/*
+ * Our sockets are non-blocking, so OpenSSL returns instead of waiting when it needs the network.
+ * SSL_get_error() says whether it waits to read or to write; we wait for that with poll(), but
+ * never past the connection's deadline, and we wake at once when the server is stopping.
+ * Returns 1 to try the OpenSSL call again, 0 when the connection is over (c->failure says why).
+ */
+static int wait_for_network(struct connection *c, int ret)
+{
+    struct pollfd fds[2] = { { c->fd, 0, 0 }, { stop_pipe[0], POLLIN, 0 } };
+    long long left;
+    int ready;
+
+    switch (SSL_get_error(c->ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        fds[0].events = POLLIN;
+        break;
+    case SSL_ERROR_WANT_WRITE:
+        fds[0].events = POLLOUT;
+        break;
+    case SSL_ERROR_ZERO_RETURN:
+        c->failure = "the client closed the connection";
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        c->failure = errno != 0 ? strerror(errno) : "the client closed the connection";
+        ERR_clear_error();
+        return 0;
+    default:
+        c->tls_reason = ERR_GET_REASON(ERR_peek_last_error());
+        c->failure = describe_tls_error(ERR_peek_last_error());
+        ERR_clear_error();
+        return 0;
+    }
+    left = c->deadline_ms - now_ms();
+    if (left <= 0) {
+        c->failure = "timed out";
+        return 0;
+    }
+    ready = poll(fds, 2, (int)left);
+    if (ready < 0 && errno == EINTR)
+        return 1;
+    if (ready < 0) {
+        c->failure = strerror(errno);
+        return 0;
+    }
+    if (fds[1].revents != 0) {
+        c->failure = "the server is stopping";
+        return 0;
+    }
+    if (ready == 0) {
+        c->failure = "timed out";
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * The TLS handshake: the client and server agree on a version and cipher, the server proves
+ * it holds the private key for its certificate, and both derive the keys that encrypt the rest.
+ */
+static int tls_handshake(struct connection *c)
+{
+    int ret;
+
+    for (;;) {
+        ERR_clear_error();
+        ret = SSL_accept(c->ssl);
+        if (ret == 1)
+            return 1;
+        if (!wait_for_network(c, ret))
+            return 0;
+    }
+}
+
+static int tls_write_all(struct connection *c, const char *data, size_t length)
+{
+    size_t written;
+    int ret;
+
+    while (length > 0) {
+        ERR_clear_error();
+        ret = SSL_write_ex(c->ssl, data, length, &written);
+        if (ret == 1) {
+            data += written;
+            length -= written;
+        } else if (!wait_for_network(c, ret)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A client that speaks plain HTTP to this port gets a plain answer it can read, as nginx does. */
+static void answer_plain_http(int fd)
+{
+    static const char body[] = "This port speaks HTTPS: use https:// in the URL.\n";
+    char answer[256];
+    int length = snprintf(answer, sizeof answer,
+                          "HTTP/1.1 400 Bad Request\r\n"
+                          "Content-Type: text/plain\r\n"
+                          "Content-Length: %zu\r\n"
+                          "Connection: close\r\n"
+                          "\r\n"
+                          "%s",
+                          sizeof body - 1, body);
+
+    if (write(fd, answer, (size_t)length) < 0) {
+        /* The client is gone; there is nobody left to tell. */
+    }
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 403: return "Forbidden";
+    case 405: return "Method Not Allowed";
+    case 431: return "Request Header Fields Too Large";
+    default:  return "Internal Server Error";
+    }
+}
+
+/* An HTTP date, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110). Written by hand because strftime()
+ * re-reads the time zone file on every call, and HTTP dates are always GMT anyway. */
+static void http_date(char *out, size_t size)
+{
+    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    time_t t = time(NULL);
+    struct tm now;
+
+    gmtime_r(&t, &now);
+    snprintf(out, size, "%s, %02d %s %d %02d:%02d:%02d GMT", days[now.tm_wday], now.tm_mday,
+             months[now.tm_mon], now.tm_year + 1900, now.tm_hour, now.tm_min, now.tm_sec);
+}
+
+/* The whole response goes out in one SSL_write: one TLS record and one packet, not a dribble. */
+static int send_response(struct connection *c, const struct request *request,
+                         const struct response *response)
+{
+    char message[MAX_RESPONSE], date[64];
+    int length;
+
+    http_date(date, sizeof date);
+    length = snprintf(message, sizeof message,
+                      "HTTP/1.1 %d %s\r\n"
+                      "Date: %s\r\n"
+                      "Content-Type: %s\r\n"
+                      "Content-Length: %zu\r\n"
+                      "%s"
+                      "Connection: close\r\n"
+                      "\r\n",
+                      response->status, status_text(response->status), date,
+                      response->content_type, response->body_length, response->extra_header);
+    if (length < 0 || (size_t)length + response->body_length > sizeof message) {
+        c->failure = "response too large";
+        return 0;
+    }
+    if (!request->head_only) {
+        memcpy(message + length, response->body, response->body_length);
+        length += (int)response->body_length;
+    }
+    return tls_write_all(c, message, (size_t)length);
+}
+
+/* Copies the request line into out, with anything unprintable replaced, for a safe log line. */
+static void printable_request_line(const char *head, size_t length, char *out, size_t size)
+{
+    size_t i;
+
+    for (i = 0; i < length && i + 1 < size && head[i] != '\r' && head[i] != '\n'; i++)
+        out[i] = head[i] >= 0x20 && head[i] < 0x7f && head[i] != '"' ? head[i] : '?';
+    out[i] = '\0';
+}
+
+static void describe_peer(const struct sockaddr_storage *address, char *out, size_t size)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (address->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)address;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(out, size, "[%s]:%d", host, ntohs(in6->sin6_port));
+    } else {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)address;
+
+        inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);
+        snprintf(out, size, "%s:%d", host, ntohs(in4->sin_port));
+    }
+}
+
+/* A certificate's subject or issuer on one line, like "CN=client,O=Example" (RFC 2253). */
+static void name_to_text(const X509_NAME *name, char *out, size_t size)
+{
+    BIO *text = BIO_new(BIO_s_mem());
+    int length = 0;
+
+    if (text != NULL && X509_NAME_print_ex(text, name, 0, XN_FLAG_RFC2253) >= 0)
+        length = BIO_read(text, out, (int)size - 1);
+    out[length > 0 ? length : 0] = '\0';
+    BIO_free(text);
+}
+
+/* The verdict OpenSSL reached on the client's chain during the handshake (kept on resumption). */
+static int client_is_trusted(SSL *ssl)
+{
+    return SSL_get_verify_result(ssl) == X509_V_OK;
+}
+
+static void log_client_verdict(const struct connection *c)
+{
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    char subject[256], issuer[256];
+
+    name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
+    name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
+    if (client_is_trusted(c->ssl))
+        printf("%s trusted %s issued by %s\n", c->peer, subject, issuer);
+    else
+        printf("%s rejected %s issued by %s: %s\n", c->peer, subject, issuer,
+               X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+}
+
+static void serve_connection(int fd, const struct sockaddr_storage *peer_address)
+{
+    struct connection c = { fd, NULL, now_ms() + CONNECTION_DEADLINE_MS, "", NULL, 0 };
+    struct request request = { NULL, NULL, 0 };
+    struct response response;
+    char head[MAX_REQUEST_HEAD + 1], request_line[256];
+    size_t length = 0;
+    int on = 1;
+
+    describe_peer(peer_address, c.peer, sizeof c.peer);
+    /* Non-blocking, so that wait_for_network() can enforce the deadline; no Nagle delay, because
+     * every message we send is complete and nothing more is coming to fill a packet. */
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0
+        || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) {
+        printf("%s cannot set up the socket: %s\n", c.peer, strerror(errno));
+        return;
+    }
+    c.ssl = SSL_new(server_ctx);
+    if (c.ssl == NULL || SSL_set_fd(c.ssl, fd) != 1) {
+        printf("%s cannot create the TLS connection\n", c.peer);
+        ERR_print_errors_fp(stdout);
+        SSL_free(c.ssl);
+        return;
+    }
+
+    if (!tls_handshake(&c)) {
+        printf("%s handshake failed: %s\n", c.peer, c.failure);
+        if (c.tls_reason == SSL_R_HTTP_REQUEST)
+            answer_plain_http(fd);
+        SSL_free(c.ssl);
+        return;
+    }
+    log_client_verdict(&c);
+
+    response.status = read_request_head(&c, head, sizeof head, &length);
+    if (response.status == 0) {
+        printf("%s %s %s no request: %s\n", c.peer, SSL_get_version(c.ssl),
+               SSL_get_cipher_name(c.ssl), c.failure);
+        SSL_free(c.ssl);
+        return;
+    }
+    printable_request_line(head, length, request_line, sizeof request_line);
+    if (response.status == 200)
+        response.status = parse_request(head, length, &request);
+    route(&request, &c, &response);
+    if (send_response(&c, &request, &response)) {
+        printf("%s %s %s \"%s\" %d\n", c.peer, SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl),
+               request_line, response.status);
+        /* close_notify tells the client the response is complete and was not cut short. */
+        ERR_clear_error();
+        SSL_shutdown(c.ssl);
+    } else {
+        printf("%s %s %s \"%s\" %d not delivered: %s\n", c.peer, SSL_get_version(c.ssl),
+               SSL_get_cipher_name(c.ssl), request_line, response.status, c.failure);
+    }
+    ERR_clear_error();
+    SSL_free(c.ssl);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * HTTP request parsing: a small, strict HTTP/1.x reader
+ * ------------------------------------------------------------------------------------------- */
+
+/* Returns the length of the request head including its blank line, or 0 if it is not complete. */
+static size_t end_of_head(const char *data, size_t length)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < length; i++) {
+        if (data[i] == '\n' && data[i + 1] == '\n')
+            return i + 2;
+        if (i + 3 < length && memcmp(data + i, "\r\n\r\n", 4) == 0)
+            return i + 4;
+    }
+    return 0;
+}
+
+/*
+ * Reads until the blank line that ends the request head. Returns 200 when it arrived, 431 when
+ * it did not fit in the buffer, 0 when the connection ended first (c->failure says why).
+ */
+static int read_request_head(struct connection *c, char *head, size_t size, size_t *length)
+{
+    size_t got;
+    int ret;
+
+    *length = 0;
+    while (*length < size - 1) {
+        ERR_clear_error();
+        ret = SSL_read_ex(c->ssl, head + *length, size - 1 - *length, &got);
+        if (ret == 1) {
+            *length += got;
+            head[*length] = '\0';
+            if (end_of_head(head, *length) != 0)
+                return 200;
+        } else if (!wait_for_network(c, ret)) {
+            return 0;
+        }
+    }
+    return 431;
+}
+
+static int is_token_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
+           || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* Splits off one line (ending in LF or CRLF) and returns it NUL-terminated, or NULL at the end. */
+static char *next_line(char **cursor, char *end)
+{
+    char *line = *cursor, *lf = memchr(line, '\n', (size_t)(end - line));
+
+    if (lf == NULL)
+        return NULL;
+    *cursor = lf + 1;
+    if (lf > line && lf[-1] == '\r')
+        lf--;
+    *lf = '\0';
+    return line;
+}
+
+/*
+ * Parses "METHOD /path HTTP/1.x" and the header lines after it, in place. Returns 200 when the
+ * request is well formed, 400 otherwise. Only what this server uses is kept.
+ */
+static int parse_request(char *head, size_t length, struct request *request)
+{
+    char *cursor = head, *end = head + end_of_head(head, length), *line, *p;
+    int hosts = 0, http11;
+
+    if (memchr(head, '\0', (size_t)(end - head)) != NULL)
+        return 400;
+    line = next_line(&cursor, end);
+    request->method = line;
+    for (p = line; is_token_char(*p); p++)
+        ;
+    if (p == line || *p != ' ')
+        return 400;
+    *p++ = '\0';
+    request->path = p;
+    if (*p != '/')
+        return 400;
+    while (*p > ' ' && *p < 0x7f)
+        p++;
+    if (*p != ' ')
+        return 400;
+    *p++ = '\0';
+    if (strcmp(p, "HTTP/1.1") != 0 && strcmp(p, "HTTP/1.0") != 0)
+        return 400;
+    http11 = p[7] == '1';
+    request->head_only = strcmp(request->method, "HEAD") == 0;
+
+    while ((line = next_line(&cursor, end)) != NULL && *line != '\0') {
+        for (p = line; is_token_char(*p); p++)
+            ;
+        if (p == line || *p != ':')
+            return 400;
+        for (p++; *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 && *p != '\t')
+                return 400;
+        if (strncasecmp(line, "Host:", 5) == 0)
+            hosts++;
+    }
+    /* HTTP/1.1 requires exactly one Host header (RFC 9112, section 3.2). */
+    if (http11 && hosts != 1)
+        return 400;
+    return 200;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Routes
+ * ------------------------------------------------------------------------------------------- */
+
+static void set_body(struct response *response, int status, const char *content_type, const char *body)
+{
+    response->status = status;
+    response->content_type = content_type;
+    response->body_length = strlen(body);
+    memcpy(response->body, body, response->body_length);
+}
+
+/* The sample data of the ASP.NET "weatherforecast" template the articles start from. */
+static void weather_forecast(struct response *response)
+{
+    static const char *const summaries[] = { "Freezing", "Bracing", "Chilly", "Cool", "Mild",
+                                             "Warm", "Balmy", "Hot", "Sweltering", "Scorching" };
+    unsigned char random[10];
+    size_t used = 0;
+    int day;
+
+    if (RAND_bytes(random, sizeof random) != 1) {
+        set_body(response, 500, "text/plain", "Internal Server Error\n");
+        return;
+    }
+    response->status = 200;
+    response->content_type = "application/json";
+    response->body[used++] = '[';
+    for (day = 1; day <= 5; day++) {
+        time_t t = time(NULL) + day * 24 * 60 * 60;
+        int celsius = -20 + random[2 * day - 2] % 75;
+        struct tm date;
+        char ymd[16];
+
+        localtime_r(&t, &date);
+        strftime(ymd, sizeof ymd, "%Y-%m-%d", &date);
+        used += (size_t)snprintf(response->body + used, sizeof response->body - used,
+                                 "%s{\"date\":\"%s\",\"temperatureC\":%d,\"temperatureF\":%d,"
+                                 "\"summary\":\"%s\"}",
+                                 day > 1 ? "," : "", ymd, celsius, 32 + (int)(celsius / 0.5556),
+                                 summaries[random[2 * day - 1] % 10]);
+    }
+    response->body[used++] = ']';
+    response->body_length = used;
+}
+
+/* JSON string contents: quotes, backslashes and control characters escaped. */
+static void json_escape(const char *text, char *out, size_t size)
+{
+    size_t used = 0;
+
+    for (; *text != '\0' && used + 7 < size; text++) {
+        if (*text == '"' || *text == '\\')
+            used += (size_t)snprintf(out + used, size - used, "\\%c", *text);
+        else if ((unsigned char)*text < 0x20)
+            used += (size_t)snprintf(out + used, size - used, "\\u%04x", *text);
+        else
+            out[used++] = *text;
+    }
+    out[used] = '\0';
+}
+
+static void iso8601(const ASN1_TIME *time, char *out, size_t size)
+{
+    struct tm t;
+
+    if (ASN1_TIME_to_tm(time, &t) == 1)
+        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.tm_year + 1900, t.tm_mon + 1,
+                 t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+    else
+        snprintf(out, size, "unknown");
+}
+
+/* GET /whoami: what the certificate the client presented says about it. */
+static void describe_client_certificate(SSL *ssl, struct response *response)
+{
+    X509 *cert = SSL_get0_peer_certificate(ssl);
+    char subject[256], issuer[256], json_subject[512], json_issuer[512];
+    char not_before[80], not_after[80], fingerprint[3 * EVP_MAX_MD_SIZE + 1] = "";
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_length = 0, i;
+    BIGNUM *serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *serial_hex = serial != NULL ? BN_bn2hex(serial) : NULL;
+
+    if (serial_hex == NULL || X509_digest(cert, EVP_sha256(), digest, &digest_length) != 1) {
+        set_body(response, 500, "text/plain", "Internal Server Error\n");
+    } else {
+        for (i = 0; i < digest_length; i++)
+            snprintf(fingerprint + 3 * i, 4, i + 1 < digest_length ? "%02X:" : "%02X", digest[i]);
+        name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
+        name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
+        json_escape(subject, json_subject, sizeof json_subject);
+        json_escape(issuer, json_issuer, sizeof json_issuer);
+        iso8601(X509_get0_notBefore(cert), not_before, sizeof not_before);
+        iso8601(X509_get0_notAfter(cert), not_after, sizeof not_after);
+        response->status = 200;
+        response->content_type = "application/json";
+        response->body_length = (size_t)snprintf(
+            response->body, sizeof response->body,
+            "{\"subject\":\"%s\",\"issuer\":\"%s\",\"serial\":\"%.64s\",\"notBefore\":\"%s\","
+            "\"notAfter\":\"%s\",\"sha256\":\"%s\",\"trusted\":true}",
+            json_subject, json_issuer, serial_hex, not_before, not_after, fingerprint);
+    }
+    OPENSSL_free(serial_hex);
+    BN_free(serial);
+}
+
+/* Chooses the answer. A status other than 200 means the request was already refused. */
+static void route(const struct request *request, struct connection *c, struct response *response)
+{
+    const char *path = request->path;
+    size_t path_length;
+
+    response->extra_header = "";
+    if (response->status == 400) {
+        set_body(response, 400, "text/plain", "Bad Request\n");
+        return;
+    }
+    if (response->status == 431) {
+        set_body(response, 431, "text/plain", "Request headers too large\n");
+        return;
+    }
+    /* Every route requires a trusted client, like ASP.NET's fallback authorization policy. */
+    if (!client_is_trusted(c->ssl)) {
+        set_body(response, 403, "text/plain", "");
+        return;
+    }
+    if (strcmp(request->method, "GET") != 0 && strcmp(request->method, "HEAD") != 0) {
+        set_body(response, 405, "text/plain", "Method Not Allowed\n");
+        response->extra_header = "Allow: GET, HEAD\r\n";
+        return;
+    }
+    path_length = strcspn(path, "?");  /* the query string plays no part in routing */
+    if (path_length == 1 && path[0] == '/')
+        set_body(response, 200, "text/plain", "Hello World!");
+    else if (path_length == 16 && strncmp(path, "/weatherforecast", 16) == 0)
+        weather_forecast(response);
+    else if (path_length == 7 && strncmp(path, "/whoami", 7) == 0)
+        describe_client_certificate(c->ssl, response);
+    else
+        set_body(response, 404, "text/plain", "Not Found\n");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * main: set up, start the workers, wait for a stop signal, shut down cleanly
+ * ------------------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    struct options opt = { DEFAULT_PORT, DEFAULT_BIND, DEFAULT_CERT, DEFAULT_KEY,
+                           DEFAULT_MAX_CONNECTIONS, DEFAULT_CA, NULL };
+    pthread_t *workers;
+    pthread_attr_t attr;
+    sigset_t stop_signals;
+    int listen_fd, signal_number, started = 0, i;
+
+    if (!parse_command_line(argc, argv, &opt)) {
+        usage(stderr);
+        return 2;
+    }
+    /* A client that disconnects while we write must not kill the server with SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    server_ctx = create_server_context(&opt);
+    if (server_ctx == NULL)
+        return 1;
+    listen_fd = open_listening_socket(opt.bind_address, &opt.port);
+    workers = calloc((size_t)opt.max_connections, sizeof *workers);
+    if (listen_fd < 0 || workers == NULL || pipe(stop_pipe) != 0) {
+        if (listen_fd >= 0) {
+            fprintf(stderr, "server: out of memory or file descriptors\n");
+            close(listen_fd);
+        }
+        free(workers);
+        SSL_CTX_free(server_ctx);
+        return 1;
+    }
+
+    /* SIGINT and SIGTERM are blocked in every thread and collected by main with sigwait(), so
+     * stopping is ordinary code rather than a signal handler. Workers inherit the mask. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
+    for (i = 0; i < opt.max_connections; i++) {
+        if (pthread_create(&workers[i], &attr, worker, &listen_fd) != 0)
+            break;
+        started++;
+    }
+    pthread_attr_destroy(&attr);
+
+    if (started == opt.max_connections) {
+        printf("Listening on https://localhost:%d\n", opt.port);
+        sigwait(&stop_signals, &signal_number);
+        printf("Stopping: %s received\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    } else {
+        fprintf(stderr, "server: could start only %d of %d workers; lower --max-connections\n",
+                started, opt.max_connections);
+    }
+
+    /* Wake every worker: those waiting on a client see the stop pipe, and shutting the listening
+     * socket down makes accept() return in those waiting for a new connection. */
+    if (write(stop_pipe[1], "x", 1) != 1)
+        perror("server: cannot signal the workers to stop");
+    shutdown(listen_fd, SHUT_RDWR);
+    for (i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
+
+    free(workers);
+    close(listen_fd);
+    close(stop_pipe[0]);
+    close(stop_pipe[1]);
+    SSL_CTX_free(server_ctx);
+    return started == opt.max_connections ? 0 : 1;
+}
