@@ -11,7 +11,7 @@ OPENSSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -l
 SOURCES  := $(wildcard 0*/server.c 0*/client.c)
 PROGRAMS := $(SOURCES:.c=)
 
-.PHONY: all certs demo test clean run-01 run-02 run-03
+.PHONY: all certs demo test bench clean run-01 run-02 run-03 diff-02 diff-03 diff-04
 
 all: $(PROGRAMS)
 
@@ -37,6 +37,17 @@ demo:
 
 test: all
 	tests/run.sh
+
+bench: all
+	scripts/bench.sh
+
+# Each chapter is the previous one plus one idea: these show just that idea.
+diff-02:
+	-diff -u 01-tls-server/server.c 02-mtls-server/server.c
+diff-03:
+	-diff -u 02-mtls-server/server.c 03-custom-ca-validation/server.c
+diff-04:
+	-diff -u 03-custom-ca-validation/server.c 04-client/client.c
 
 clean:
 	rm -f $(PROGRAMS)
