@@ -1,0 +1,478 @@
+# shellcheck shell=bash disable=SC2034  # (the variables set here are read by the suites)
+# tests/lib.sh: helpers shared by every shunit2 suite (and by scripts/demo.sh).
+#
+# A suite looks like this:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   SERVER=$(program_path 01-tls-server/server)
+#   oneTimeSetUp() { require_program "$SERVER" && make_test_certs; }
+#   test_hello() {
+#     start_server "$SERVER" || return
+#     curl_get /
+#     assert_curl 200 'Hello World!'
+#     assert_log '"GET / HTTP/1.1" 200'
+#   }
+#   . "$SHUNIT2"
+#
+# The helpers also work under `set -euo pipefail` (scripts/demo.sh uses them).
+#
+# Rules kept here so that suites do not have to repeat them: programs run from the repository root;
+# only 127.0.0.1 and ::1 are used; ports come from free_port; everything started is stopped by PID
+# (tearDown calls cleanup_test); every wait is bounded in count and time; every external command that
+# could hang runs under `timeout`. Temporary files live in shunit2's SHUNIT_TMPDIR, which shunit2
+# removes on exit (also on Ctrl-C).
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# shunit2 itself: $SHUNIT2 if set, else the Debian/Homebrew locations, else whatever is on PATH.
+if [[ -z ${SHUNIT2:-} ]]; then
+    for _lib_candidate in /usr/bin/shunit2 /usr/share/shunit2/shunit2 /opt/homebrew/bin/shunit2 \
+                          /usr/local/bin/shunit2 "$(command -v shunit2 2>/dev/null || true)"; do
+        if [[ -n $_lib_candidate && -r $_lib_candidate ]]; then SHUNIT2=$_lib_candidate; break; fi
+    done
+    unset _lib_candidate
+fi
+SHUNIT2=${SHUNIT2:-shunit2-not-found}
+
+LIB_TMP=${LIB_TMP:-}          # scratch directory (SHUNIT_TMPDIR once shunit2 runs)
+CERTS=${CERTS:-}              # certificate directory made by make_test_certs
+SERVER_PID='' SERVER_PORT='' SERVER_LOG=''
+LIB_SERVER_PIDS=()            # every server started, stopped by cleanup_test
+LIB_BG_PIDS=()                # helper processes (idle TLS clients), stopped by cleanup_test
+LIB_IDLE_FDS=()               # idle TCP connections held by this shell
+LIB_COUNTER=0                 # makes scratch file names unique
+
+# ---------------------------------------------------------------------------------------------
+# Small utilities
+# ---------------------------------------------------------------------------------------------
+
+# Reports a failure through shunit2 when running under it, else on stderr.
+_lib_fail() {
+    if declare -F fail >/dev/null; then fail "$1"; else echo "FAIL: $1" >&2; fi
+}
+
+_lib_need_tmp() {
+    if [[ -z $LIB_TMP ]]; then LIB_TMP=${SHUNIT_TMPDIR:-$(mktemp -d)}; fi
+}
+
+# _lib_scratch NAME: sets LIB_SCRATCH to a fresh file name in the scratch directory. (Not meant
+# for $(...): the counter must survive.)
+_lib_scratch() {
+    _lib_need_tmp
+    LIB_COUNTER=$((LIB_COUNTER + 1))
+    LIB_SCRATCH=$LIB_TMP/$1.$LIB_COUNTER
+}
+
+# _lib_slurp VAR FILE: sets VAR to the exact content of FILE, trailing newlines included (a plain
+# VAR=$(cat FILE) drops them, and a body of "Hello World!\n" must not pass for "Hello World!").
+_lib_slurp() {
+    local content
+    content=$(cat "$2" 2>/dev/null; echo x)
+    printf -v "$1" '%s' "${content%x}"
+}
+
+# has_flag FLAG ARGS...: true when ARGS contain FLAG (as `FLAG VALUE` or `FLAG=VALUE`).
+has_flag() {
+    local flag=$1 arg
+    shift
+    for arg in "$@"; do
+        if [[ $arg == "$flag" || $arg == "$flag="* ]]; then return 0; fi
+    done
+    return 1
+}
+
+# re_escape TEXT: prints TEXT with extended-regex metacharacters escaped (for file names in
+# patterns given to assert_log, assert_run and assert_output_has).
+re_escape() {
+    # shellcheck disable=SC2016  # $ is a character to escape here, not an expansion
+    printf '%s' "$1" | sed 's/[][\.*^$(){}?+|]/\\&/g'
+}
+
+# process_running PID: true while PID exists and is not a zombie.
+process_running() {
+    local state
+    if [[ -r /proc/$1/stat ]]; then
+        state=$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+        [[ $state != Z && $state != X ]]
+    elif [[ -d /proc/self ]]; then
+        return 1
+    else
+        state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+        [[ -n $state && $state != Z* ]]
+    fi
+}
+
+# free_port: prints a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+    python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# have_ipv6: true when ::1 can be bound (some containers have no IPv6).
+have_ipv6() {
+    python3 -c 'import socket
+s = socket.socket(socket.AF_INET6)
+s.bind(("::1", 0))' 2>/dev/null
+}
+
+# skip_test REASON: marks the current test as skipped (shunit2 counts one skipped assert);
+# follow it with `return`.
+skip_test() {
+    echo "SKIPPED: $1"
+    startSkipping
+    fail "$1"
+}
+
+# program_path PATH: prints where to find a chapter program, e.g. `program_path 01-tls-server/server`:
+# under $BUILD_DIR when set (another build of the same tree, e.g. with sanitizers), else ROOT.
+program_path() {
+    printf '%s/%s' "${BUILD_DIR:-$ROOT}" "$1"
+}
+
+# require_program PATH: fails (for oneTimeSetUp) when a chapter program has not been built.
+require_program() {
+    if [[ ! -x $ROOT/$1 && ! -x $1 ]]; then
+        echo "$1 is not built; run 'make' first" >&2
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Certificates
+# ---------------------------------------------------------------------------------------------
+
+# make_test_certs: runs scripts/gen-certs.sh into a temporary directory and sets CERTS to it.
+# tests/run.sh makes the certificates once and exports TEST_CERTS_CACHE; each suite then gets its
+# own copy (so a suite may change its files without disturbing the others).
+make_test_certs() {
+    local log
+    _lib_need_tmp
+    CERTS=$LIB_TMP/certs
+    if [[ -n ${TEST_CERTS_CACHE:-} && -f $TEST_CERTS_CACHE/ca.crt ]]; then
+        mkdir -p "$CERTS" && cp -p "$TEST_CERTS_CACHE"/* "$CERTS"/ && return 0
+    fi
+    _lib_scratch gen-certs.log; log=$LIB_SCRATCH
+    if ! timeout 120 "$ROOT/scripts/gen-certs.sh" "$CERTS" >"$log" 2>&1; then
+        echo "scripts/gen-certs.sh $CERTS failed:" >&2
+        cat "$log" >&2
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Running programs
+# ---------------------------------------------------------------------------------------------
+
+# run_program [--in DIR] PROGRAM ARGS...: runs PROGRAM (relative to the repository root, or
+# absolute) in the foreground from ROOT (or DIR), stdin empty, at most RUN_TIMEOUT seconds
+# (default 10). Sets RUN_STATUS (124 means it had to be killed), RUN_STDOUT, RUN_STDERR.
+run_program() {
+    local dir=$ROOT program out err
+    if [[ $1 == --in ]]; then dir=$2; shift 2; fi
+    program=$1
+    shift
+    [[ $program == /* ]] || program=$ROOT/$program
+    _lib_scratch run.out; out=$LIB_SCRATCH
+    _lib_scratch run.err; err=$LIB_SCRATCH
+    RUN_STATUS=0
+    (cd "$dir" && exec timeout -k 2 "${RUN_TIMEOUT:-10}" "$program" "$@") >"$out" 2>"$err" </dev/null ||
+        RUN_STATUS=$?
+    _lib_slurp RUN_STDOUT "$out"
+    _lib_slurp RUN_STDERR "$err"
+}
+
+# assert_run STATUS [PATTERN...]: asserts the last run_program exited with STATUS (and did not
+# hang) and that its stderr matches every PATTERN (extended regex, case-insensitive).
+assert_run() {
+    local wanted=$1 pattern
+    shift
+    if [[ $RUN_STATUS == 124 || $RUN_STATUS == 137 ]]; then
+        _lib_fail "the program hung (killed after ${RUN_TIMEOUT:-10} s); stdout: $RUN_STDOUT stderr: $RUN_STDERR"
+        return 1
+    fi
+    assertEquals "exit status (stderr: $RUN_STDERR)" "$wanted" "$RUN_STATUS" || return 1
+    for pattern in "$@"; do
+        assert_output_has "$RUN_STDERR" "$pattern" "stderr" || return 1
+    done
+}
+
+# _lib_supports_flag PROGRAM FLAG: true when PROGRAM's --help mentions FLAG (as a whole word:
+# --ca is not --cache).
+_lib_supports_flag() {
+    local help word='(^|[^-[:alnum:]])'"$2"'([^-[:alnum:]]|$)'
+    help=$(cd "$ROOT" && timeout 5 "$1" --help 2>&1) || true
+    [[ $help =~ $word ]]
+}
+
+# start_server PROGRAM ARGS...: starts a chapter server in the background from ROOT, stdout and
+# stderr to SERVER_LOG, and waits (at most ~5 s) for its `Listening on` line. Adds `--port <free>`,
+# `--cert $CERTS/server.crt`, `--key $CERTS/server.key` (and `--ca $CERTS/ca.crt` for programs
+# whose --help lists --ca) unless ARGS already hold that flag. Sets SERVER_PID, SERVER_PORT (read
+# from the Listening line) and SERVER_LOG. On failure calls shunit2's fail with the log and
+# returns 1, so a test writes `start_server "$SERVER" --bind ::1 || return`.
+start_server() {
+    local program=$1 i args
+    shift
+    _lib_need_tmp
+    if ! require_program "$program" 2>/dev/null; then
+        _lib_fail "start_server: $program is not built; run 'make' first"
+        return 1
+    fi
+    args=("$@")
+    has_flag --cert "$@" || args+=(--cert "$CERTS/server.crt")
+    has_flag --key "$@" || args+=(--key "$CERTS/server.key")
+    if ! has_flag --ca "$@" && _lib_supports_flag "$program" '--ca'; then
+        args+=(--ca "$CERTS/ca.crt")
+    fi
+    # free_port can race with another process taking the port: try a new port up to 3 times.
+    for _ in 1 2 3; do
+        local run_args=("${args[@]}")
+        has_flag --port "$@" || run_args+=(--port "$(free_port)")
+        _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH
+        SERVER_PORT=''
+        # A subshell that execs keeps SIGINT at its default (bash ignores it for `cmd &`).
+        (cd "$ROOT" && exec "$program" "${run_args[@]}") >"$SERVER_LOG" 2>&1 </dev/null &
+        SERVER_PID=$!
+        LIB_SERVER_PIDS+=("$SERVER_PID")
+        for ((i = 0; i < 50; i++)); do
+            SERVER_PORT=$(sed -n 's/.*Listening on .*:\([0-9][0-9]*\).*/\1/p' "$SERVER_LOG" | head -n 1)
+            if [[ -n $SERVER_PORT ]]; then return 0; fi
+            process_running "$SERVER_PID" || break
+            sleep 0.1
+        done
+        if process_running "$SERVER_PID" || has_flag --port "$@" ||
+           ! grep -qi 'in use' "$SERVER_LOG"; then
+            break
+        fi
+        wait "$SERVER_PID" 2>/dev/null || true
+    done
+    _lib_fail "start_server: '$program ${run_args[*]}' did not print 'Listening on'; its output:
+$(cat "$SERVER_LOG")"
+    stop_server >/dev/null || true
+    return 1
+}
+
+# stop_server [-SIGNAL] [PID]: sends SIGTERM (or -INT, -HUP...) to PID (default SERVER_PID), waits
+# at most STOP_TIMEOUT seconds (default 5) for it to exit, then SIGKILLs it. Returns its exit
+# status (137 when it had to be killed).
+stop_server() {
+    local signal=TERM pid i
+    if [[ ${1:-} == -* ]]; then signal=${1#-}; shift; fi
+    pid=${1:-$SERVER_PID}
+    [[ -n $pid ]] || return 0
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for ((i = 0; i < ${STOP_TIMEOUT:-5} * 10; i++)); do
+        process_running "$pid" || break
+        sleep 0.1
+    done
+    if process_running "$pid"; then
+        echo "stop_server: $pid still running ${STOP_TIMEOUT:-5} s after SIG$signal; sending SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null
+}
+
+# cleanup_test: stops every server and helper this suite started and closes idle connections.
+# lib.sh makes it the default tearDown; a suite with its own tearDown must call it.
+cleanup_test() {
+    local pid fd
+    for fd in "${LIB_IDLE_FDS[@]}"; do exec {fd}>&-; done
+    LIB_IDLE_FDS=()
+    for pid in "${LIB_BG_PIDS[@]}" "${LIB_SERVER_PIDS[@]}"; do
+        if process_running "$pid"; then STOP_TIMEOUT=3 stop_server "$pid" >/dev/null 2>&1 || true; fi
+        wait "$pid" 2>/dev/null || true
+    done
+    LIB_BG_PIDS=() LIB_SERVER_PIDS=()
+    return 0
+}
+
+tearDown() { cleanup_test; }
+
+# ---------------------------------------------------------------------------------------------
+# The server's log
+# ---------------------------------------------------------------------------------------------
+
+# wait_for_log PATTERN [SECONDS]: waits (default 5 s) until SERVER_LOG has a line matching the
+# extended, case-insensitive regular expression PATTERN.
+wait_for_log() {
+    local i
+    for ((i = 0; i < ${2:-5} * 10; i++)); do
+        if grep -Eqi -e "$1" "$SERVER_LOG" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# assert_log PATTERN [MESSAGE]: asserts that a line matching PATTERN (as in wait_for_log) appears
+# in SERVER_LOG within 5 s; on failure shows the log.
+assert_log() {
+    wait_for_log "$1" && return 0
+    _lib_fail "${2:+$2: }no server log line matches /$1/; the log was:
+$(tail -n 20 "$SERVER_LOG" 2>/dev/null)"
+    return 1
+}
+
+# assert_output_has TEXT PATTERN [MESSAGE]: asserts that TEXT (e.g. "$RUN_STDERR") matches the
+# extended, case-insensitive regular expression PATTERN.
+assert_output_has() {
+    grep -Eqi -e "$2" <<<"$1" && return 0
+    _lib_fail "${3:+$3: }expected output matching /$2/, got:
+$1"
+    return 1
+}
+
+# ---------------------------------------------------------------------------------------------
+# Clients
+# ---------------------------------------------------------------------------------------------
+
+# curl_get PATH_OR_URL [CURL ARGS...]: runs curl (at most 15 s) against https://localhost:SERVER_PORT
+# PATH (or the full https:// URL given), trusting $CERTS/ca.crt. Set CURL_CA=FILE to trust another
+# file, or CURL_CA= (empty) to pass no --cacert. Sets CURL_STATUS (HTTP status, 000 when none),
+# CURL_BODY (exact), CURL_HEADERS (CR removed), CURL_EXIT (curl's exit code), CURL_ERROR (stderr).
+curl_get() {
+    local url=$1 ca=${CURL_CA-$CERTS/ca.crt} out
+    shift
+    [[ $url == http://* || $url == https://* ]] || url=https://localhost:$SERVER_PORT$url
+    local ca_args=()
+    [[ -z $ca ]] || ca_args=(--cacert "$ca")
+    _lib_scratch curl; out=$LIB_SCRATCH
+    CURL_EXIT=0
+    CURL_STATUS=$(timeout -k 2 20 curl -q -sS --noproxy '*' --max-time 15 "${ca_args[@]}" \
+                  -D "$out.headers" -o "$out.body" -w '%{http_code}' "$@" "$url" 2>"$out.err") ||
+        CURL_EXIT=$?
+    CURL_STATUS=${CURL_STATUS:-000}
+    _lib_slurp CURL_BODY "$out.body"
+    CURL_HEADERS=$(tr -d '\r' <"$out.headers" 2>/dev/null)
+    _lib_slurp CURL_ERROR "$out.err"
+}
+
+# header_value NAME: prints the value of header NAME (case-insensitive) from CURL_HEADERS.
+header_value() {
+    awk -v name="$1" 'tolower(substr($0, 1, length(name) + 1)) == tolower(name) ":" {
+            sub(/^[^:]*:[ \t]*/, ""); print; exit }' <<<"$CURL_HEADERS"
+}
+
+# _lib_curl_context: one line describing the last curl_get, for failure messages.
+_lib_curl_context() {
+    printf 'curl exit %s, status %s, stderr: %s; server log tail:\n%s' "$CURL_EXIT" "$CURL_STATUS" \
+        "${CURL_ERROR:-(none)}" "$(tail -n 5 "$SERVER_LOG" 2>/dev/null)"
+}
+
+# assert_curl STATUS [BODY]: asserts the last curl_get succeeded (exit 0) with STATUS and, when
+# given, exactly BODY.
+assert_curl() {
+    local context
+    context=$(_lib_curl_context)
+    assertEquals "curl exit code ($context)" 0 "$CURL_EXIT" || return 1
+    assertEquals "HTTP status ($context)" "$1" "$CURL_STATUS" || return 1
+    if [[ $# -ge 2 ]]; then assertEquals "response body" "$2" "$CURL_BODY" || return 1; fi
+}
+
+# assert_curl_fails EXIT_CODE...: asserts the last curl_get got no HTTP answer and exited with one
+# of the given codes (e.g. 60 unknown CA; 35, 52 or 56 when the server refuses the handshake).
+assert_curl_fails() {
+    local context code
+    context=$(_lib_curl_context)
+    assertEquals "no HTTP status expected ($context)" 000 "$CURL_STATUS" || return 1
+    for code in "$@"; do [[ $CURL_EXIT == "$code" ]] && return 0; done
+    _lib_fail "curl exit code: wanted one of $*, got $CURL_EXIT ($context)"
+    return 1
+}
+
+# curl_many N PATH_OR_URL [CURL ARGS...]: runs N curl_get-style clients at the same time. Sets
+# CURL_MANY_OK (clients that got HTTP 200 with curl exit 0) and CURL_MANY_SUMMARY (a count per
+# "status/exit" pair, for messages).
+curl_many() {
+    local n=$1 url=$2 ca=${CURL_CA-$CERTS/ca.crt} i out pids=()
+    shift 2
+    [[ $url == http://* || $url == https://* ]] || url=https://localhost:$SERVER_PORT$url
+    local ca_args=()
+    [[ -z $ca ]] || ca_args=(--cacert "$ca")
+    _lib_scratch curl-many; out=$LIB_SCRATCH
+    mkdir -p "$out"
+    for ((i = 0; i < n; i++)); do
+        (
+            status=$(timeout -k 2 30 curl -q -sS --noproxy '*' --max-time 25 "${ca_args[@]}" \
+                     -o /dev/null -w '%{http_code}' "$@" "$url" 2>>"$out/errors")
+            echo "${status:-000}/$?" >"$out/$i"
+        ) &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i"; done
+    CURL_MANY_OK=$(cat "$out"/[0-9]* 2>/dev/null | grep -c '^200/0$' || true)
+    CURL_MANY_SUMMARY=$(cat "$out"/[0-9]* 2>/dev/null | sort | uniq -c | tr -s ' \n' '  ')
+}
+
+# The Python helper behind raw_request and open_idle_tls: connects with TLS to HOST:PORT trusting
+# CA, then either sends stdin and prints everything received until the server closes ("send"), or
+# holds the connection without sending (at most SECONDS) after writing "ready" to stdout ("hold").
+_LIB_TLS_PY='
+import socket, ssl, sys, time
+mode, host, port, ca, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+ctx = ssl.create_default_context(cafile=ca)
+try:
+    raw = socket.create_connection((host, port), timeout=limit)
+    tls = ctx.wrap_socket(raw, server_hostname=host)
+except (OSError, ssl.SSLError) as e:
+    sys.exit("TLS connection failed: %s" % e)
+if mode == "hold":
+    print("ready", flush=True)
+    time.sleep(limit)
+    sys.exit(0)
+tls.sendall(sys.stdin.buffer.read())
+received = []
+while True:
+    try:
+        chunk = tls.recv(65536)
+    except (ssl.SSLError, OSError):
+        break
+    if not chunk:
+        break
+    received.append(chunk)
+sys.stdout.buffer.write(b"".join(received))
+'
+
+# raw_request DATA [HOST]: sends DATA (printf %b escapes such as \r\n are expanded) over TLS to
+# HOST (default localhost):SERVER_PORT, trusting $CERTS/ca.crt, and reads until the server closes
+# (at most 15 s). Sets RAW_RESPONSE (exact, CR removed), RAW_BODY (what follows the blank line),
+# RAW_STATUS (status code from the status line, or empty), RAW_EXIT and RAW_ERROR (the helper's
+# stderr, e.g. why the handshake failed).
+raw_request() {
+    local out
+    _lib_scratch raw; out=$LIB_SCRATCH
+    RAW_EXIT=0
+    printf '%b' "$1" | timeout -k 2 20 python3 -c "$_LIB_TLS_PY" send "${2:-localhost}" \
+        "$SERVER_PORT" "$CERTS/ca.crt" 15 >"$out" 2>"$out.err" || RAW_EXIT=$?
+    RAW_RESPONSE=$(tr -d '\r' <"$out"; echo x)
+    RAW_RESPONSE=${RAW_RESPONSE%x}
+    RAW_BODY=''
+    [[ $RAW_RESPONSE != *$'\n\n'* ]] || RAW_BODY=${RAW_RESPONSE#*$'\n\n'}
+    RAW_STATUS=$(head -n 1 <<<"$RAW_RESPONSE" | sed -n 's|^HTTP/1\.[01] \([0-9][0-9][0-9]\).*|\1|p')
+    RAW_ERROR=$(cat "$out.err" 2>/dev/null)
+}
+
+# open_idle_tcp [N]: opens N (default 1) TCP connections to SERVER_PORT that never send a byte.
+open_idle_tcp() {
+    local i fd
+    for ((i = 0; i < ${1:-1}; i++)); do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT" || return 1
+        LIB_IDLE_FDS+=("$fd")
+    done
+}
+
+# open_idle_tls: completes a TLS handshake with the server and then sends nothing (for at most
+# 30 s; cleanup_test ends it sooner). Returns 1 if the handshake did not complete.
+open_idle_tls() {
+    local out i
+    _lib_scratch idle-tls; out=$LIB_SCRATCH
+    python3 -c "$_LIB_TLS_PY" hold localhost "$SERVER_PORT" "$CERTS/ca.crt" 30 >"$out" 2>&1 &
+    LIB_BG_PIDS+=($!)
+    for ((i = 0; i < 50; i++)); do
+        if grep -qs ready "$out"; then return 0; fi
+        sleep 0.1
+    done
+    _lib_fail "open_idle_tls: no handshake: $(cat "$out")"
+    return 1
+}

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Chapter 01: an HTTPS server that proves who it is (server authentication only).
+# Run alone with `tests/run.sh test_01_tls_server` (after `make`).
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+SERVER=$(program_path 01-tls-server/server)
+
+oneTimeSetUp() { require_program "$SERVER" && make_test_certs; }
+
+# A start-up attempt on a free port: run_program "$SERVER" --port <free> ARGS...
+start_up() { run_program "$SERVER" --port "$(free_port)" "$@"; }
+
+# --- The transcript: curl -k, then curl --cacert, then curl without either ------------------------
+
+test_curl_k_says_hello_world() {
+    start_server "$SERVER" || return
+    CURL_CA='' curl_get / -k
+    assert_curl 200 'Hello World!' || return
+    assertEquals 'Content-Type' text/plain "$(header_value Content-Type | cut -d';' -f1)"
+    assertEquals 'Content-Length' 12 "$(header_value Content-Length)"
+    assertEquals 'Connection' close "$(header_value Connection)"
+    assert_log '^127\.0\.0\.1:[0-9]+ TLSv1\.[23] [A-Z0-9_-]+ "GET / HTTP/1\.1" 200$'
+}
+
+test_curl_with_cacert_verifies_the_server() {
+    start_server "$SERVER" || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_curl_without_ca_fails_verification() {
+    start_server "$SERVER" || return
+    CURL_CA='' curl_get /
+    assert_curl_fails 60 || return
+    assert_output_has "$CURL_ERROR" 'certificate' 'curl explains the failure'
+    assert_log '^127\.0\.0\.1:[0-9]+ handshake failed: .+' 'the server logs the refused handshake'
+}
+
+test_curl_trusting_another_ca_fails_verification() {
+    start_server "$SERVER" || return
+    CURL_CA=$CERTS/other-ca.crt curl_get /
+    assert_curl_fails 60
+}
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+test_weatherforecast_returns_five_forecasts_as_json() {
+    start_server "$SERVER" || return
+    curl_get /weatherforecast
+    assert_curl 200 || return
+    assertEquals 'Content-Type' application/json "$(header_value Content-Type | cut -d';' -f1)"
+    local problem
+    problem=$(python3 -c '
+import datetime, json, sys
+try:
+    forecasts = json.load(sys.stdin)
+except ValueError as e:
+    sys.exit("not JSON: %s" % e)
+if not isinstance(forecasts, list) or len(forecasts) != 5:
+    sys.exit("wanted an array of 5 objects, got %r" % (forecasts,))
+for f in forecasts:
+    if not isinstance(f, dict) or sorted(f) != ["date", "summary", "temperatureC", "temperatureF"]:
+        sys.exit("wanted keys date, temperatureC, temperatureF, summary in %r" % (f,))
+    datetime.date.fromisoformat(f["date"])
+    if len(f["date"]) != 10:
+        sys.exit("date is not YYYY-MM-DD: %r" % f["date"])
+    c, fahrenheit = f["temperatureC"], f["temperatureF"]
+    if type(c) is not int or type(fahrenheit) is not int or not isinstance(f["summary"], str):
+        sys.exit("wrong types in %r" % (f,))
+    if fahrenheit != 32 + int(c / 0.5556):
+        sys.exit("temperatureF %d is not 32 + (int)(%d / 0.5556)" % (fahrenheit, c))
+' <<<"$CURL_BODY" 2>&1)
+    assertEquals "weatherforecast JSON: $CURL_BODY" '' "$problem"
+}
+
+test_unknown_path_is_404() {
+    start_server "$SERVER" || return
+    curl_get /no-such-page
+    assert_curl 404 || return
+    assertNotNull 'Content-Length' "$(header_value Content-Length)"
+    assert_log '"GET /no-such-page HTTP/1\.1" 404$'
+}
+
+test_post_is_405_with_allow_header() {
+    start_server "$SERVER" || return
+    curl_get / -X POST -d 'x=1'
+    assert_curl 405 || return
+    assertEquals 'Allow' 'GET, HEAD' "$(header_value Allow)"
+    assertNotNull 'Content-Length' "$(header_value Content-Length)"
+}
+
+test_malformed_request_line_is_400() {
+    start_server "$SERVER" || return
+    raw_request 'THIS IS NOT HTTP\r\n\r\n'
+    assertEquals "status (response: $RAW_RESPONSE $RAW_ERROR)" 400 "$RAW_STATUS"
+    assert_output_has "$RAW_RESPONSE" '^Content-Length: ' 'the 400 response'
+}
+
+test_header_line_without_colon_is_400() {
+    start_server "$SERVER" || return
+    raw_request 'GET / HTTP/1.1\r\nHost: localhost\r\nthis header has no colon\r\n\r\n'
+    assertEquals "status (response: $RAW_RESPONSE $RAW_ERROR)" 400 "$RAW_STATUS"
+}
+
+test_request_head_over_8_kib_is_431() {
+    start_server "$SERVER" || return
+    curl_get / -H "X-Padding: $(head -c 9000 /dev/zero | tr '\0' a)"
+    assert_curl 431 || return
+    assertNotNull 'Content-Length' "$(header_value Content-Length)"
+}
+
+test_head_returns_the_headers_without_a_body() {
+    start_server "$SERVER" || return
+    curl_get / -I
+    assert_curl 200 || return
+    assertEquals 'Content-Length of GET /' 12 "$(header_value Content-Length)"
+    assertEquals 'Content-Type' text/plain "$(header_value Content-Type | cut -d';' -f1)"
+    raw_request 'HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n'
+    assertEquals "status (response: $RAW_RESPONSE $RAW_ERROR)" 200 "$RAW_STATUS"
+    assertEquals 'bytes after the headers' '' "$RAW_BODY"
+}
+
+test_http_1_0_request_is_answered() {
+    start_server "$SERVER" || return
+    raw_request 'GET / HTTP/1.0\r\n\r\n'
+    assertEquals "status (response: $RAW_RESPONSE $RAW_ERROR)" 200 "$RAW_STATUS"
+    assertEquals 'body' 'Hello World!' "$RAW_BODY"
+}
+
+# --- TLS versions and addresses --------------------------------------------------------------------
+
+test_tls13_works() {
+    start_server "$SERVER" || return
+    curl_get / --tlsv1.3
+    assert_curl 200 'Hello World!' || return
+    assert_log ' TLSv1\.3 .*"GET / HTTP/1\.1" 200$'
+}
+
+test_tls12_works() {
+    start_server "$SERVER" || return
+    curl_get / --tlsv1.2 --tls-max 1.2
+    assert_curl 200 'Hello World!' || return
+    assert_log ' TLSv1\.2 .*"GET / HTTP/1\.1" 200$'
+}
+
+test_tls11_is_refused() {
+    start_server "$SERVER" || return
+    local output
+    # SECLEVEL=0 lets our own client offer TLS 1.1, so the refusal we see is the server's.
+    output=$(timeout -k 2 10 openssl s_client -connect "127.0.0.1:$SERVER_PORT" -servername localhost \
+             -tls1_1 -cipher 'DEFAULT@SECLEVEL=0' </dev/null 2>&1)
+    assertNotEquals "openssl s_client -tls1_1 must fail: $output" 0 $?
+    assert_output_has "$output" 'alert protocol version' 'the server answers with a protocol_version alert'
+    assert_log '^127\.0\.0\.1:[0-9]+ handshake failed: .*(version|protocol|TLS)'
+}
+
+test_ipv6_bind_serves_https_on_ipv6() {
+    if ! have_ipv6; then skip_test 'this machine has no IPv6 loopback (::1)'; return; fi
+    start_server "$SERVER" --bind ::1 || return
+    curl_get "https://[::1]:$SERVER_PORT/"
+    assert_curl 200 'Hello World!' || return
+    assert_log '"GET / HTTP/1\.1" 200$'
+}
+
+# --- Start-up errors: one sentence naming what is at fault, exit 1 at once ---------------------
+
+test_missing_cert_file_names_it_and_says_make_certs() {
+    local empty=$SHUNIT_TMPDIR/no-certs-here
+    mkdir -p "$empty"
+    run_program --in "$empty" "$SERVER" --port "$(free_port)"
+    assert_run 1 'certs/server\.crt' 'make certs'
+}
+
+test_missing_key_file_names_it_and_says_make_certs() {
+    local dir=$SHUNIT_TMPDIR/cert-but-no-key
+    mkdir -p "$dir/certs"
+    cp "$CERTS/server.crt" "$dir/certs/server.crt"
+    run_program --in "$dir" "$SERVER" --port "$(free_port)"
+    assert_run 1 'certs/server\.key' 'make certs'
+}
+
+test_missing_cert_given_with_flag_names_it() {
+    start_up --cert "$CERTS/no-such.crt" --key "$CERTS/server.key"
+    assert_run 1 "$(re_escape "$CERTS/no-such.crt")"
+}
+
+test_unreadable_key_file_names_it() {
+    if [[ $(id -u) == 0 ]]; then skip_test 'root can read any file'; return; fi
+    cp "$CERTS/server.key" "$SHUNIT_TMPDIR/unreadable.key"
+    chmod 000 "$SHUNIT_TMPDIR/unreadable.key"
+    start_up --cert "$CERTS/server.crt" --key "$SHUNIT_TMPDIR/unreadable.key"
+    assert_run 1 "$(re_escape "$SHUNIT_TMPDIR/unreadable.key")"
+}
+
+test_cert_file_that_is_not_pem_names_it() {
+    echo 'this is not a certificate' >"$SHUNIT_TMPDIR/not-pem.crt"
+    start_up --cert "$SHUNIT_TMPDIR/not-pem.crt" --key "$CERTS/server.key"
+    assert_run 1 "$(re_escape "$SHUNIT_TMPDIR/not-pem.crt")"
+}
+
+test_key_file_that_is_not_pem_names_it() {
+    echo 'this is not a key' >"$SHUNIT_TMPDIR/not-pem.key"
+    start_up --cert "$CERTS/server.crt" --key "$SHUNIT_TMPDIR/not-pem.key"
+    assert_run 1 "$(re_escape "$SHUNIT_TMPDIR/not-pem.key")"
+}
+
+test_cert_given_as_key_names_the_key() {
+    start_up --cert "$CERTS/server.crt" --key "$CERTS/server.crt"
+    assert_run 1 "$(re_escape "$CERTS/server.crt")"
+}
+
+test_key_that_does_not_match_the_cert_names_it() {
+    start_up --cert "$CERTS/server.crt" --key "$CERTS/client.key"
+    assert_run 1 'match' "$(re_escape "$CERTS/client.key")"
+}
+
+test_port_in_use_names_the_port() {
+    start_server "$SERVER" || return
+    start_up --port "$SERVER_PORT" --cert "$CERTS/server.crt" --key "$CERTS/server.key"
+    assert_run 1 "$SERVER_PORT" 'in use'
+}
+
+test_address_not_available_fails_at_once() {
+    # 192.0.2.1 is TEST-NET-1: never an address of this machine.
+    start_up --bind 192.0.2.1 --cert "$CERTS/server.crt" --key "$CERTS/server.key"
+    assert_run 1 '192\.0\.2\.1'
+}
+
+test_unknown_flag_prints_usage_and_exits_2() {
+    run_program "$SERVER" --colour
+    assert_run 2 'usage' '--colour'
+}
+
+test_flag_without_value_prints_usage_and_exits_2() {
+    run_program "$SERVER" --cert
+    assert_run 2 'usage' '--cert'
+}
+
+test_bad_port_prints_usage_and_exits_2() {
+    local port
+    for port in abc 70000 -1 ''; do
+        run_program "$SERVER" --port "$port"
+        assert_run 2 'usage' '--port' || return
+    done
+}
+
+test_help_prints_usage_on_stdout_and_exits_0() {
+    run_program "$SERVER" --help
+    assertEquals "exit status (stderr: $RUN_STDERR)" 0 "$RUN_STATUS"
+    assert_output_has "$RUN_STDOUT" 'usage' 'stdout'
+    local flag
+    for flag in --port --bind --cert --key --help; do
+        assert_output_has "$RUN_STDOUT" "$flag" '--help lists every flag'
+    done
+    assertEquals 'stderr' '' "$RUN_STDERR"
+}
+
+# --- A real server: concurrency, idle clients, hostile bytes, shutdown ---------------------------
+
+test_20_parallel_clients_all_get_200() {
+    start_server "$SERVER" || return
+    curl_many 20 /
+    assertEquals "clients served ($CURL_MANY_SUMMARY)" 20 "$CURL_MANY_OK"
+}
+
+test_idle_tcp_connection_does_not_block_another_client() {
+    start_server "$SERVER" || return
+    open_idle_tcp 1 || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_idle_tls_connection_does_not_block_another_client() {
+    start_server "$SERVER" || return
+    open_idle_tls || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_plain_http_to_the_tls_port_is_logged_and_closed() {
+    start_server "$SERVER" || return
+    curl_get "http://localhost:$SERVER_PORT/"
+    assertNotEquals "plain HTTP must not get a 200 ($CURL_BODY)" 200 "$CURL_STATUS"
+    assert_log '^127\.0\.0\.1:[0-9]+ .+' 'the server logs the plain-HTTP connection' || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_garbage_bytes_are_logged_and_closed() {
+    start_server "$SERVER" || return
+    local fd
+    exec {fd}<>"/dev/tcp/127.0.0.1/$SERVER_PORT"
+    head -c 2000 /dev/urandom >&"$fd"
+    timeout 10 cat <&"$fd" >/dev/null 2>&1
+    exec {fd}>&-
+    assert_log '^127\.0\.0\.1:[0-9]+ handshake failed: .+' || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_sigterm_exits_0() {
+    start_server "$SERVER" || return
+    curl_get /
+    stop_server
+    assertEquals "exit status after SIGTERM; log: $(cat "$SERVER_LOG")" 0 $?
+}
+
+test_sigint_exits_0() {
+    start_server "$SERVER" || return
+    curl_get /
+    stop_server -INT
+    assertEquals "exit status after SIGINT; log: $(cat "$SERVER_LOG")" 0 $?
+}
+
+test_sigterm_with_an_idle_client_connected_exits_0() {
+    start_server "$SERVER" || return
+    open_idle_tcp 1 || return
+    open_idle_tls || return
+    stop_server
+    assertEquals "exit status after SIGTERM; log: $(cat "$SERVER_LOG")" 0 $?
+}
+
+# --- The demo's checks agree with the server --------------------------------------------------
+
+test_curl_checks_script_agrees_with_chapter_01() {
+    start_server "$SERVER" || return
+    RUN_TIMEOUT=60 run_program scripts/curl-checks.sh 01 "$SERVER_PORT" "$CERTS"
+    assertEquals "scripts/curl-checks.sh 01 exit status; output: $RUN_STDOUT $RUN_STDERR" 0 "$RUN_STATUS"
+    assert_output_has "$RUN_STDOUT" "^\\\$ curl -k https://localhost:$SERVER_PORT/\$" 'the commands are shown'
+}
+
+# shellcheck source=/dev/null
+. "$SHUNIT2"
