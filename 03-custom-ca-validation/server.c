@@ -243,17 +243,18 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
 /*
  * SSLKEYLOGFILE is the convention curl and browsers share for debugging: each session's secrets
  * are appended to that file, so Wireshark can decrypt a capture. Anyone holding the file can read
- * the traffic, so it is off unless the variable is set, and we warn at start-up when it is.
+ * the traffic, so it is off unless the variable is set, we warn at start-up when it is, and a
+ * file we create is readable by its owner only.
  */
 static void append_to_key_log(const SSL *ssl, const char *line)
 {
     const char *path = getenv("SSLKEYLOGFILE");
-    FILE *f = path != NULL ? fopen(path, "a") : NULL;
+    int fd = path != NULL ? open(path, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
 
     (void)ssl;
-    if (f != NULL) {
-        fprintf(f, "%s\n", line);
-        fclose(f);
+    if (fd >= 0) {
+        dprintf(fd, "%s\n", line);
+        close(fd);
     }
 }
 
