@@ -51,3 +51,20 @@ diff-04:
 
 clean:
 	rm -f $(PROGRAMS)
+
+# ---------------------------------------------------------------------------------------------
+# Hardening: sanitizers, valgrind's memcheck, fuzzing and static analysis. Each script builds
+# its own copies of the programs under build/ (gitignored) and leaves the normal build alone.
+.PHONY: sanitize valgrind fuzz analyze
+
+sanitize:
+	scripts/sanitize.sh
+
+valgrind:
+	scripts/valgrind.sh
+
+fuzz:
+	scripts/fuzz.sh
+
+analyze:
+	scripts/analyze.sh

@@ -210,7 +210,9 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
         ERR_print_errors_fp(stderr);
         return 0;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+    /* OpenSSL compares the key with the certificate as it loads it; a mismatch is reported below. */
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1
+        && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
         fprintf(stderr, "server: '%s' does not hold a usable PEM private key\n", key_file);
         ERR_print_errors_fp(stderr);
         return 0;

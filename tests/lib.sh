@@ -41,6 +41,8 @@ LIB_SERVER_PIDS=()            # every server started, stopped by cleanup_test
 LIB_BG_PIDS=()                # helper processes (idle TLS clients), stopped by cleanup_test
 LIB_IDLE_FDS=()               # idle TCP connections held by this shell
 LIB_COUNTER=0                 # makes scratch file names unique
+LIB_SHARED_SERVERS=()         # servers kept across tests: "NAME<tab>PID<tab>PORT<tab>LOG"
+LOG_MARK=0                    # wait_for_log and assert_log read SERVER_LOG from this byte on
 
 # ---------------------------------------------------------------------------------------------
 # Small utilities
@@ -231,7 +233,7 @@ start_server() {
         local run_args=("${args[@]}")
         has_flag --port "$@" || run_args+=(--port "$(free_port)")
         _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH
-        SERVER_PORT=''
+        SERVER_PORT='' LOG_MARK=0
         # A subshell that execs keeps SIGINT at its default (bash ignores it for `cmd &`).
         (cd "$ROOT" && exec "$program" "${run_args[@]}") >"$SERVER_LOG" 2>&1 </dev/null &
         SERVER_PID=$!
@@ -290,16 +292,60 @@ cleanup_test() {
 
 tearDown() { cleanup_test; }
 
+# shared_server NAME PROGRAM ARGS...: like start_server, but the suite starts the server called
+# NAME only the first time it asks for it and keeps it across tests (cleanup_test leaves it
+# running), which saves a start-up per test. Later calls make it the current server again
+# (SERVER_PID, SERVER_PORT, SERVER_LOG) and set LOG_MARK to the end of its log, so assert_log sees
+# only what is logged from then on. A shared server found dead is reported and started again. A
+# test that stops its server, or needs a server of its own, uses start_server instead. The suite's
+# oneTimeTearDown calls stop_shared_servers.
+shared_server() {
+    local name=$1 i entry_name pid port log kept=()
+    shift
+    for i in "${!LIB_SHARED_SERVERS[@]}"; do
+        IFS=$'\t' read -r entry_name pid port log <<<"${LIB_SHARED_SERVERS[$i]}"
+        [[ $entry_name == "$name" ]] || continue
+        SERVER_PID=$pid SERVER_PORT=$port SERVER_LOG=$log
+        if process_running "$pid"; then
+            LOG_MARK=$(wc -c <"$log")
+            return 0
+        fi
+        _lib_fail "shared_server: the server '$name' (PID $pid) has stopped; its log:
+$(tail -n 20 "$log")"
+        wait "$pid" 2>/dev/null
+        unset 'LIB_SHARED_SERVERS[i]'
+    done
+    start_server "$@" || return 1
+    # start_server listed it for cleanup_test; it belongs to stop_shared_servers instead.
+    for pid in "${LIB_SERVER_PIDS[@]}"; do [[ $pid == "$SERVER_PID" ]] || kept+=("$pid"); done
+    LIB_SERVER_PIDS=("${kept[@]}")
+    LIB_SHARED_SERVERS+=("$name"$'\t'"$SERVER_PID"$'\t'"$SERVER_PORT"$'\t'"$SERVER_LOG")
+}
+
+# stop_shared_servers: stops every server started by shared_server (call it in oneTimeTearDown).
+stop_shared_servers() {
+    local entry name pid
+    for entry in "${LIB_SHARED_SERVERS[@]}"; do
+        IFS=$'\t' read -r name pid _ <<<"$entry"
+        STOP_TIMEOUT=3 stop_server "$pid" >/dev/null 2>&1 || true
+    done
+    LIB_SHARED_SERVERS=()
+    return 0
+}
+
 # ---------------------------------------------------------------------------------------------
 # The server's log
 # ---------------------------------------------------------------------------------------------
 
 # wait_for_log PATTERN [SECONDS]: waits (default 5 s) until SERVER_LOG has a line matching the
-# extended, case-insensitive regular expression PATTERN.
+# extended, case-insensitive regular expression PATTERN (looking only past byte LOG_MARK: see
+# shared_server).
 wait_for_log() {
     local i
     for ((i = 0; i < ${2:-5} * 10; i++)); do
-        if grep -Eqi -e "$1" "$SERVER_LOG" 2>/dev/null; then return 0; fi
+        if grep -Eqi -e "$1" < <(tail -c "+$((${LOG_MARK:-0} + 1))" "$SERVER_LOG" 2>/dev/null); then
+            return 0
+        fi
         sleep 0.1
     done
     return 1
@@ -312,6 +358,13 @@ assert_log() {
     _lib_fail "${2:+$2: }no server log line matches /$1/; the log was:
 $(tail -n 20 "$SERVER_LOG" 2>/dev/null)"
     return 1
+}
+
+# assert_connection_log PATTERN [MESSAGE]: like assert_log, for the line the server logged about
+# the last curl_get's connection (it starts with the client's address, 127.0.0.1:CURL_LOCAL_PORT):
+# PATTERN must match after that address, e.g. 'handshake failed: .+' or '"GET / HTTP/1\.1" 200$'.
+assert_connection_log() {
+    assert_log "^(127\\.0\\.0\\.1|\\[::1\\]):${CURL_LOCAL_PORT:-none} (.* )?$1" "${2:-}"
 }
 
 # assert_output_has TEXT PATTERN [MESSAGE]: asserts that TEXT (e.g. "$RUN_STDERR") matches the
@@ -327,21 +380,29 @@ $1"
 # Clients
 # ---------------------------------------------------------------------------------------------
 
+# The clients below present no certificate, unless TLS_CLIENT=NAME is set (a fixture name, e.g.
+# `TLS_CLIENT=other-client curl_get /whoami`): then they present $CERTS/NAME.crt, key NAME.key.
+
 # curl_get PATH_OR_URL [CURL ARGS...]: runs curl (at most 15 s) against https://localhost:SERVER_PORT
 # PATH (or the full https:// URL given), trusting $CERTS/ca.crt. Set CURL_CA=FILE to trust another
 # file, or CURL_CA= (empty) to pass no --cacert. Sets CURL_STATUS (HTTP status, 000 when none),
-# CURL_BODY (exact), CURL_HEADERS (CR removed), CURL_EXIT (curl's exit code), CURL_ERROR (stderr).
+# CURL_BODY (exact), CURL_HEADERS (CR removed), CURL_EXIT (curl's exit code), CURL_ERROR (stderr),
+# CURL_LOCAL_PORT (curl's own port, which starts the server's log line for this connection,
+# `127.0.0.1:PORT ...`; 0 or empty when it did not connect).
 curl_get() {
-    local url=$1 ca=${CURL_CA-$CERTS/ca.crt} out
+    local url=$1 ca=${CURL_CA-$CERTS/ca.crt} out written
     shift
     [[ $url == http://* || $url == https://* ]] || url=https://localhost:$SERVER_PORT$url
-    local ca_args=()
+    local ca_args=() cert_args=()
     [[ -z $ca ]] || ca_args=(--cacert "$ca")
+    [[ -z ${TLS_CLIENT:-} ]] || cert_args=(--cert "$CERTS/$TLS_CLIENT.crt" --key "$CERTS/$TLS_CLIENT.key")
     _lib_scratch curl; out=$LIB_SCRATCH
     CURL_EXIT=0
-    CURL_STATUS=$(timeout -k 2 20 curl -q -sS --noproxy '*' --max-time 15 "${ca_args[@]}" \
-                  -D "$out.headers" -o "$out.body" -w '%{http_code}' "$@" "$url" 2>"$out.err") ||
+    written=$(timeout -k 2 20 curl -q -sS --noproxy '*' --max-time 15 "${ca_args[@]}" "${cert_args[@]}" \
+              -D "$out.headers" -o "$out.body" -w '%{http_code} %{local_port}' "$@" "$url" 2>"$out.err") ||
         CURL_EXIT=$?
+    CURL_STATUS=${written%% *} CURL_LOCAL_PORT=''
+    [[ $written != *' '* ]] || CURL_LOCAL_PORT=${written#* }
     CURL_STATUS=${CURL_STATUS:-000}
     _lib_slurp CURL_BODY "$out.body"
     CURL_HEADERS=$(tr -d '\r' <"$out.headers" 2>/dev/null)
@@ -390,6 +451,7 @@ curl_many() {
     [[ $url == http://* || $url == https://* ]] || url=https://localhost:$SERVER_PORT$url
     local ca_args=()
     [[ -z $ca ]] || ca_args=(--cacert "$ca")
+    [[ -z ${TLS_CLIENT:-} ]] || ca_args+=(--cert "$CERTS/$TLS_CLIENT.crt" --key "$CERTS/$TLS_CLIENT.key")
     _lib_scratch curl-many; out=$LIB_SCRATCH
     mkdir -p "$out"
     for ((i = 0; i < n; i++)); do
@@ -406,12 +468,15 @@ curl_many() {
 }
 
 # The Python helper behind raw_request and open_idle_tls: connects with TLS to HOST:PORT trusting
-# CA, then either sends stdin and prints everything received until the server closes ("send"), or
-# holds the connection without sending (at most SECONDS) after writing "ready" to stdout ("hold").
+# CA (and presenting the client certificate and key given after SECONDS, if any), then either sends
+# stdin and prints everything received until the server closes ("send"), or holds the connection
+# without sending (at most SECONDS) after writing "ready" to stdout ("hold").
 _LIB_TLS_PY='
 import socket, ssl, sys, time
 mode, host, port, ca, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 ctx = ssl.create_default_context(cafile=ca)
+if len(sys.argv) > 7:
+    ctx.load_cert_chain(sys.argv[6], sys.argv[7])
 try:
     raw = socket.create_connection((host, port), timeout=limit)
     tls = ctx.wrap_socket(raw, server_hostname=host)
@@ -440,11 +505,12 @@ sys.stdout.buffer.write(b"".join(received))
 # RAW_STATUS (status code from the status line, or empty), RAW_EXIT and RAW_ERROR (the helper's
 # stderr, e.g. why the handshake failed).
 raw_request() {
-    local out
+    local out cert_files=()
+    [[ -z ${TLS_CLIENT:-} ]] || cert_files=("$CERTS/$TLS_CLIENT.crt" "$CERTS/$TLS_CLIENT.key")
     _lib_scratch raw; out=$LIB_SCRATCH
     RAW_EXIT=0
     printf '%b' "$1" | timeout -k 2 20 python3 -c "$_LIB_TLS_PY" send "${2:-localhost}" \
-        "$SERVER_PORT" "$CERTS/ca.crt" 15 >"$out" 2>"$out.err" || RAW_EXIT=$?
+        "$SERVER_PORT" "$CERTS/ca.crt" 15 "${cert_files[@]}" >"$out" 2>"$out.err" || RAW_EXIT=$?
     RAW_RESPONSE=$(tr -d '\r' <"$out"; echo x)
     RAW_RESPONSE=${RAW_RESPONSE%x}
     RAW_BODY=''
@@ -465,9 +531,10 @@ open_idle_tcp() {
 # open_idle_tls: completes a TLS handshake with the server and then sends nothing (for at most
 # 30 s; cleanup_test ends it sooner). Returns 1 if the handshake did not complete.
 open_idle_tls() {
-    local out i
+    local out i cert_files=()
+    [[ -z ${TLS_CLIENT:-} ]] || cert_files=("$CERTS/$TLS_CLIENT.crt" "$CERTS/$TLS_CLIENT.key")
     _lib_scratch idle-tls; out=$LIB_SCRATCH
-    python3 -c "$_LIB_TLS_PY" hold localhost "$SERVER_PORT" "$CERTS/ca.crt" 30 >"$out" 2>&1 &
+    python3 -c "$_LIB_TLS_PY" hold localhost "$SERVER_PORT" "$CERTS/ca.crt" 30 "${cert_files[@]}" >"$out" 2>&1 &
     LIB_BG_PIDS+=($!)
     for ((i = 0; i < 50; i++)); do
         if grep -qs ready "$out"; then return 0; fi
@@ -475,4 +542,27 @@ open_idle_tls() {
     done
     _lib_fail "open_idle_tls: no handshake: $(cat "$out")"
     return 1
+}
+
+# s_client_request DATA [S_CLIENT ARGS...]: sends DATA (printf %b escapes such as \r\n are
+# expanded) with `openssl s_client` to 127.0.0.1:SERVER_PORT (name localhost, trusting
+# $CERTS/ca.crt) and reads until the server closes (at most 15 s). ARGS add, e.g., -tls1_2, or
+# -sess_out FILE then -sess_in FILE to resume a session. Sets SCLIENT_OUTPUT (stdout and stderr:
+# the handshake, then the response; under TLS 1.3 s_client may print a session ticket in the
+# middle of the response), SCLIENT_EXIT, SCLIENT_STATUS (the HTTP status, or empty) and
+# SCLIENT_REUSED (yes when s_client says it resumed the session, else no).
+s_client_request() {
+    local data=$1 out cert_args=()
+    shift
+    [[ -z ${TLS_CLIENT:-} ]] || cert_args=(-cert "$CERTS/$TLS_CLIENT.crt" -key "$CERTS/$TLS_CLIENT.key")
+    _lib_scratch s_client; out=$LIB_SCRATCH
+    SCLIENT_EXIT=0
+    printf '%b' "$data" | timeout -k 2 15 openssl s_client -connect "127.0.0.1:$SERVER_PORT" \
+        -servername localhost -CAfile "$CERTS/ca.crt" -verify_return_error -ign_eof \
+        "${cert_args[@]}" "$@" >"$out" 2>&1 || SCLIENT_EXIT=$?
+    _lib_slurp SCLIENT_OUTPUT "$out"
+    SCLIENT_STATUS=$(awk 'match($0, /HTTP\/1\.[01] [0-9][0-9][0-9]/) {
+                              print substr($0, RSTART + 9, 3); exit }' "$out")
+    SCLIENT_REUSED=no
+    if grep -q '^Reused, ' "$out"; then SCLIENT_REUSED=yes; fi
 }

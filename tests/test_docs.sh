@@ -1,0 +1,383 @@
+#!/usr/bin/env bash
+# The READMEs, checked: every transcript a README shows is run against a freshly started server and
+# compared with what the README says, so the text cannot drift from the code. Also: every
+# `make TARGET` and `scripts/NAME` a README mentions exists, and every relative link resolves.
+# Run alone with `tests/run.sh test_docs` (after `make`).
+#
+# How a README marks a checked transcript
+# ---------------------------------------
+# An HTML comment (invisible on GitHub) on the line just above a ```console block names the server
+# to start, as a learner would start it from the repository root, with any extra arguments:
+#
+#   <!-- doctest: 02-mtls-server/server -->
+#   ```console
+#   $ curl -k https://localhost:5001/
+#   curl: (56) OpenSSL SSL_read: OpenSSL/3.0.19: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0
+#   ```
+#
+# `<!-- doctest: none -->` runs the commands without starting a server. In the block, a line
+# starting with `$ ` is a command (one line, exactly as typed from the repository root); the lines
+# after it, up to the next `$ `, are what it prints (stdout and stderr together, as a terminal
+# shows them).
+#
+# `<!-- doctest-log -->` above a ```console block checks the *server's* output instead: its first
+# line is `$ SERVER ARGS` (the same server and arguments as the doctest block before it in the same
+# README) and the rest is what that server printed while the commands of that block ran.
+#
+# Every ```console block in a README must carry one of these two markers (test_every_transcript_is_marked):
+# a transcript nobody checks is a transcript that will drift.
+#
+# How a block is run
+# ------------------
+# One shunit2 test per block, named after the README and the block's number in it, e.g.
+# test_02_mtls_server_README_block_3. The test starts the named server with tests/lib.sh's
+# start_server: a free port and the test certificates (a fresh scripts/gen-certs.sh directory).
+# In the commands, in the expected output and in the server's arguments, `5001` becomes that port
+# and `certs/` that certificate directory. Each command runs with `bash -c` from the repository
+# root under `timeout`. curl reads a .curlrc (through CURL_HOME) holding `silent` and `show-error`,
+# so that through a pipe it prints what it prints on a terminal (no progress meter, same errors),
+# plus `noproxy = "*"` and `max-time = 15`.
+#
+# How output is compared (both sides get the same treatment)
+# ----------------------------------------------------------
+# - Trailing spaces and carriage returns are dropped; blank lines at the end do not count; a body
+#   without a final newline (curl's `Hello World!`) counts as a line.
+# - `OpenSSL/3.0.19` compares as `OpenSSL/<version>` and `, errno N` is dropped, so another OpenSSL
+#   patch release does not break the docs.
+# - An HTTP `Date:` header line matches any date. A log line's peer `127.0.0.1:40312` matches any
+#   port. In OpenSSL's error lines (`40673E4C8A7F0000:error:...:../crypto/x509/x509_cmp.c:403:`) the
+#   thread number and the source file and line are ignored.
+# - In the expected text, a line that is just `...` matches any number of lines (none included),
+#   and `<any>` inside a line matches any text within that line.
+# - A line of JSON matches a line of JSON of the same shape: the same keys in the same order, arrays
+#   of the same length, values of the same types. Values change from run to run (dates, serial
+#   numbers, fingerprints, the random weather), so they are not compared, except booleans and the
+#   values of `subject`, `issuer` and `trusted`, which say who the client is.
+# Everything else must be equal: the status line, the body, curl's error sentence, the log line.
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# The Python half: finds the marked blocks, runs their commands, compares.
+# shellcheck disable=SC2016  # Python source: nothing in it is for the shell to expand
+_DOCS_PY='
+import json, os, re, subprocess, sys, time
+
+MARK = re.compile(r"^<!--\s*doctest:\s*(.*?)\s*-->\s*$")
+LOG_MARK = re.compile(r"^<!--\s*doctest-log\s*-->\s*$")
+FENCE_OPEN = re.compile(r"^```(console|shell-session)\s*$")
+EXACT_KEYS = {"subject", "issuer", "trusted"}
+
+
+def readmes(root):
+    found = []
+    for top, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("build", "node_modules"))
+        if "README.md" in files:
+            found.append(os.path.relpath(os.path.join(top, "README.md"), root))
+    return sorted(found, key=lambda p: (p.count("/"), p))
+
+
+def parse(root, path):
+    """Returns (blocks, problems). A block: dict(line, server, args, commands=[(cmd, [expected])], log)."""
+    lines = open(os.path.join(root, path), encoding="utf-8").read().split("\n")
+    blocks, problems, i, marked_fences = [], [], 0, set()
+    while i < len(lines):
+        m, lm = MARK.match(lines[i]), LOG_MARK.match(lines[i])
+        if m or lm:
+            if i + 1 >= len(lines) or not FENCE_OPEN.match(lines[i + 1]):
+                problems.append("%s:%d: a doctest marker must be followed by a ```console block" % (path, i + 1))
+                i += 1
+                continue
+            marked_fences.add(i + 1)
+            body, j = [], i + 2
+            while j < len(lines) and not lines[j].startswith("```"):
+                body.append(lines[j])
+                j += 1
+            commands = []
+            for text in body:
+                if text.startswith("$ "):
+                    commands.append((text[2:].strip(), []))
+                elif commands:
+                    commands[-1][1].append(text)
+                elif text.strip():
+                    problems.append("%s:%d: text before the first `$ ` command" % (path, i + 1))
+            if m:
+                words = m.group(1).split()
+                blocks.append(dict(line=i + 1, server=words[0] if words else "none",
+                                   args=words[1:], commands=commands, log=None))
+            elif not blocks or blocks[-1]["server"] == "none":
+                problems.append("%s:%d: doctest-log needs a doctest block that starts a server before it" % (path, i + 1))
+            elif not commands or len(commands) != 1:
+                problems.append("%s:%d: doctest-log must hold one `$ SERVER ARGS` line, then the log" % (path, i + 1))
+            else:
+                started = commands[0][0].split()
+                wanted = ([] if blocks[-1]["server"] == "none" else [blocks[-1]["server"]]) + blocks[-1]["args"]
+                if started != wanted:
+                    problems.append("%s:%d: doctest-log starts `%s` but the block before it runs `%s`"
+                                    % (path, i + 1, " ".join(started), " ".join(wanted)))
+                blocks[-1]["log"] = (i + 1, commands[0][1])
+            i = j + 1
+            continue
+        if FENCE_OPEN.match(lines[i]) and i not in marked_fences:
+            problems.append("%s:%d: a ```console block with no doctest marker above it" % (path, i + 1))
+        if lines[i].startswith("```"):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            i = j + 1
+            continue
+        i += 1
+    return blocks, problems
+
+
+def rewrite(text, port, certs):
+    if port:
+        text = re.sub(r"(?<![0-9A-Za-z])5001(?![0-9A-Za-z])", port, text)
+    return re.sub(r"(^|[\s=\x27\"(:])certs/", lambda m: m.group(1) + certs + "/", text)
+
+
+def normalise(line):
+    line = line.replace("\r", "").rstrip()
+    line = re.sub(r"OpenSSL/[0-9][0-9A-Za-z.\-]*", "OpenSSL/<version>", line)
+    line = re.sub(r", errno [0-9]+", "", line)
+    line = re.sub(r"^(?i:date): .*", "Date: <date>", line)
+    line = re.sub(r"^(127\.0\.0\.1|\[::1\]):[0-9]+(?= )", r"\1:<port>", line)
+    line = re.sub(r"^[0-9A-F]{8,16}:error:", "<thread>:error:", line)
+    line = re.sub(r":[^:\s]*\.c:[0-9]+:", ":<source>:", line)
+    return line
+
+
+def same_json(e, a, key=None):
+    if isinstance(e, dict):
+        return isinstance(a, dict) and list(e) == list(a) and all(same_json(e[k], a[k], k) for k in e)
+    if isinstance(e, list):
+        return isinstance(a, list) and len(e) == len(a) and all(same_json(x, y, key) for x, y in zip(e, a))
+    if type(e) is not type(a):
+        return False
+    if key in EXACT_KEYS or isinstance(e, bool) or e is None:
+        return e == a
+    return True
+
+
+def line_matches(expected, actual):
+    if expected == actual:
+        return True
+    if "<any>" in expected:
+        pattern = ".*".join(re.escape(part) for part in expected.split("<any>"))
+        return re.fullmatch(pattern, actual) is not None
+    if expected.lstrip()[:1] in ("{", "["):
+        try:
+            return same_json(json.loads(expected), json.loads(actual))
+        except ValueError:
+            return False
+    return False
+
+
+def lines_match(expected, actual):
+    memo = {}
+    def match(i, j):
+        if (i, j) not in memo:
+            if i == len(expected):
+                result = j == len(actual)
+            elif expected[i] == "...":
+                result = match(i + 1, j) or (j < len(actual) and match(i, j + 1))
+            else:
+                result = j < len(actual) and line_matches(expected[i], actual[j]) and match(i + 1, j + 1)
+            memo[(i, j)] = result
+        return memo[(i, j)]
+    return match(0, 0)
+
+
+def prepare(lines):
+    out = [normalise(l) for l in lines]
+    while out and out[-1] == "":
+        out.pop()
+    return out
+
+
+def show(title, lines):
+    return "%s\n%s" % (title, "\n".join("    | " + l for l in lines) if lines else "    (nothing)")
+
+
+def run_block(readme, index, port, certs, log_path, curl_home, root, build_dir):
+    blocks, problems = parse(root, readme)
+    block = blocks[index - 1]
+    where = "%s:%d" % (readme, block["line"])
+    env = dict(os.environ, CURL_HOME=curl_home)
+    failures = []
+    for command, expected in block["commands"]:
+        run = rewrite(command, port, certs)
+        if build_dir:
+            run = re.sub(r"(^|[\s;&|])(0[0-9]-[a-z0-9-]+/(server|client))(?=\s|$)",
+                         lambda m: m.group(1) + os.path.join(build_dir, m.group(2)), run)
+        proc = subprocess.run(["timeout", "-k", "2", "30", "bash", "-c", run], cwd=root, env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        actual = prepare(proc.stdout.decode("utf-8", "replace").split("\n"))
+        wanted = prepare([rewrite(l, port, certs) for l in expected])
+        if proc.returncode == 124:
+            failures.append("%s: `%s` timed out" % (where, command))
+        elif not lines_match(wanted, actual):
+            failures.append("%s: `%s` printed something else than the README says.\n%s\n%s"
+                            % (where, command, show("README (normalised):", wanted), show("actual (normalised):", actual)))
+    if block["log"] is not None and log_path:
+        log_line, expected = block["log"]
+        wanted = prepare([rewrite(l, port, certs) for l in expected])
+        deadline = time.time() + 5
+        while True:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                actual = prepare(f.read().split("\n"))
+            if lines_match(wanted, actual):
+                break
+            if time.time() > deadline:
+                failures.append("%s:%d: the server log is not what the README says.\n%s\n%s"
+                                % (readme, log_line, show("README (normalised):", wanted), show("actual (normalised):", actual)))
+                break
+            time.sleep(0.1)
+    if failures:
+        print("\n\n".join(failures))
+        sys.exit(1)
+
+
+def main():
+    mode, root = sys.argv[1], sys.argv[2]
+    if mode == "list":
+        for readme in readmes(root):
+            blocks, _ = parse(root, readme)
+            for n, block in enumerate(blocks, 1):
+                print("%s\t%d\t%s\t%s" % (readme, n, block["server"], " ".join(block["args"])))
+    elif mode == "problems":
+        for readme in readmes(root):
+            for problem in parse(root, readme)[1]:
+                print(problem)
+    elif mode == "run":
+        readme, index, port, certs, log_path, curl_home = sys.argv[3:9]
+        run_block(readme, int(index), port, certs, log_path, curl_home, root, os.environ.get("BUILD_DIR", ""))
+    elif mode == "mentions":
+        # Prints "README<TAB>kind<TAB>name" for each make target, script and relative link mentioned.
+        code_span = re.compile(r"`([^`\n]+)`")
+        for readme in readmes(root):
+            text = open(os.path.join(root, readme), encoding="utf-8").read()
+            code = [m.group(1) for m in code_span.finditer(re.sub(r"(?ms)^```.*?^```", "", text))]
+            for block in re.findall(r"(?ms)^```[^\n]*\n(.*?)^```", text):
+                code.extend(block.split("\n"))
+            seen = set()
+            for snippet in code:
+                m = re.match(r"\s*(?:\$ )?make((?:[ \t]+[A-Za-z0-9_.-]+)*)", snippet)
+                for target in (m.group(1).split() if m else []):
+                    if not target.startswith("-") and ("make", target) not in seen:
+                        seen.add(("make", target))
+                        print("%s\tmake\t%s" % (readme, target))
+            for name in re.findall(r"(?<![A-Za-z0-9_./-])scripts/[A-Za-z0-9_.-]*[A-Za-z0-9_-]", text):
+                if ("script", name) not in seen:
+                    seen.add(("script", name))
+                    print("%s\tscript\t%s" % (readme, name))
+            for link in re.findall(r"\]\(([^)\s]+)\)", text):
+                target = link.split("#")[0]
+                if target and not re.match(r"^[a-z][a-z0-9+.-]*:", target) and ("link", target) not in seen:
+                    seen.add(("link", target))
+                    print("%s\tlink\t%s" % (readme, target))
+
+main()
+'
+
+# The interpreter itself, found once (a version-manager shim on PATH can cost a second per call).
+# Also put it first on PATH, so that lib.sh's python3 helpers (free_port) skip the shim too.
+DOCS_PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || DOCS_PYTHON=python3
+[[ $DOCS_PYTHON != /* ]] || PATH=${DOCS_PYTHON%/*}:$PATH
+_docs_py() { "${DOCS_PYTHON:-python3}" -c "$_DOCS_PY" "$@"; }
+
+oneTimeSetUp() {
+    # What the READMEs show assumes a plain environment: no key log (the servers would print a
+    # warning first) and curl's own default CA bundle.
+    unset SSLKEYLOGFILE CURL_CA_BUNDLE SSL_CERT_FILE SSL_CERT_DIR
+    make_test_certs || return 1
+    DOCS_CURL_HOME=$LIB_TMP/curl-home
+    mkdir -p "$DOCS_CURL_HOME"
+    printf '%s\n' silent show-error 'noproxy = "*"' 'max-time = 15' >"$DOCS_CURL_HOME/.curlrc"
+}
+
+# run_doc_block README INDEX SERVER [ARGS...]: the test behind one marked block.
+run_doc_block() {
+    local readme=$1 index=$2 server=$3 arg result status
+    shift 3
+    local args=()
+    for arg in "$@"; do
+        arg=${arg//certs\//$CERTS/}
+        args+=("$arg")
+    done
+    SERVER_PORT='' SERVER_LOG=''
+    if [[ $server != none ]]; then
+        start_server "$(program_path "$server")" "${args[@]}" || return
+    fi
+    result=$(_docs_py run "$ROOT" "$readme" "$index" "$SERVER_PORT" "$CERTS" "$SERVER_LOG" \
+             "$DOCS_CURL_HOME" 2>&1)
+    status=$?
+    [[ $status == 0 ]] || fail "$result"
+}
+
+# --- Every transcript is marked, every marker is well formed ---------------------------------------
+
+test_every_transcript_is_marked() {
+    local problems
+    problems=$(_docs_py problems "$ROOT" 2>&1)
+    assertEquals "README transcripts that are not checked or not well formed" '' "$problems"
+}
+
+# --- What the READMEs mention exists ----------------------------------------------------------------
+
+# The Makefile's targets: the names before `:` on rule lines (not variable assignments).
+_makefile_targets() {
+    sed -n 's/^\([A-Za-z0-9_. -][A-Za-z0-9_. -]*\):\([^=].*\)\{0,1\}$/\1/p' "$ROOT/Makefile" | tr ' ' '\n' |
+        grep -v '^$' | sort -u
+}
+
+test_every_make_target_mentioned_exists() {
+    local readme kind name missing='' targets
+    targets=$(_makefile_targets)
+    while IFS=$'\t' read -r readme kind name; do
+        [[ $kind == make ]] || continue
+        grep -qxF -e "$name" <<<"$targets" || missing+="$readme mentions 'make $name', which the Makefile lacks"$'\n'
+    done < <(_docs_py mentions "$ROOT")
+    assertEquals "make targets" '' "$missing"
+}
+
+test_every_script_mentioned_exists() {
+    local readme kind name missing=''
+    while IFS=$'\t' read -r readme kind name; do
+        [[ $kind == script ]] || continue
+        [[ -x $ROOT/$name ]] || missing+="$readme mentions $name, which is not an executable file"$'\n'
+    done < <(_docs_py mentions "$ROOT")
+    assertEquals "scripts" '' "$missing"
+}
+
+test_every_relative_link_resolves() {
+    local readme kind name missing=''
+    while IFS=$'\t' read -r readme kind name; do
+        [[ $kind == link ]] || continue
+        [[ -e $ROOT/$(dirname "$readme")/$name ]] || missing+="$readme links to $name, which does not exist"$'\n'
+    done < <(_docs_py mentions "$ROOT")
+    assertEquals "links" '' "$missing"
+}
+
+# --- One test per marked block ---------------------------------------------------------------------
+
+DOCS_TESTS=(test_every_transcript_is_marked test_every_make_target_mentioned_exists
+            test_every_script_mentioned_exists test_every_relative_link_resolves)
+while IFS=$'\t' read -r _readme _index _server _args; do
+    [[ -n $_readme ]] || continue
+    _name=${_readme%.md}
+    _name=test_${_name//[^A-Za-z0-9]/_}_block_$_index
+    # shellcheck disable=SC2086  # the arguments are words, split on purpose
+    eval "$_name() { run_doc_block $(printf '%q ' "$_readme" "$_index" "$_server" $_args); }"
+    DOCS_TESTS+=("$_name")
+done < <(_docs_py list "$ROOT")
+unset _readme _index _server _args _name
+
+suite() {
+    local t
+    for t in "${DOCS_TESTS[@]}"; do suite_addTest "$t"; done
+}
+
+# shellcheck disable=SC1090
+. "$SHUNIT2"
