@@ -34,11 +34,19 @@ if [[ -z ${SHUNIT2:-} ]]; then
 fi
 SHUNIT2=${SHUNIT2:-shunit2-not-found}
 
+# python3 (free_port and the TLS helpers below run it often): a version manager's shim on PATH
+# (pyenv, asdf) can cost a second per call, so the real interpreter's directory goes first on PATH.
+if _lib_python=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) && [[ $_lib_python == /* ]]; then
+    PATH=${_lib_python%/*}:$PATH
+fi
+unset _lib_python
+
 LIB_TMP=${LIB_TMP:-}          # scratch directory (SHUNIT_TMPDIR once shunit2 runs)
 CERTS=${CERTS:-}              # certificate directory made by make_test_certs
 SERVER_PID='' SERVER_PORT='' SERVER_LOG=''
+PEER_PID='' PEER_LOG=''       # the last program start_peer started
 LIB_SERVER_PIDS=()            # every server started, stopped by cleanup_test
-LIB_BG_PIDS=()                # helper processes (idle TLS clients), stopped by cleanup_test
+LIB_BG_PIDS=()                # helper processes (idle TLS clients, peers), stopped by cleanup_test
 LIB_IDLE_FDS=()               # idle TCP connections held by this shell
 LIB_COUNTER=0                 # makes scratch file names unique
 LIB_SHARED_SERVERS=()         # servers kept across tests: "NAME<tab>PID<tab>PORT<tab>LOG"
@@ -333,9 +341,37 @@ stop_shared_servers() {
     return 0
 }
 
+# start_peer PORT COMMAND [ARGS...]: starts a program that is not one of ours (openssl s_server,
+# nginx, a Python stand-in) in the background from ROOT, stdout and stderr to PEER_LOG, and waits
+# (at most ~5 s) until 127.0.0.1:PORT accepts a TCP connection (that probe connection is closed at
+# once; the program sees it). Sets PEER_PID and PEER_LOG; cleanup_test stops it. On failure calls
+# fail with its output and returns 1.
+start_peer() {
+    local port=$1 i
+    shift
+    _lib_scratch peer.log; PEER_LOG=$LIB_SCRATCH
+    (cd "$ROOT" && exec "$@") >"$PEER_LOG" 2>&1 </dev/null &
+    PEER_PID=$!
+    LIB_BG_PIDS+=("$PEER_PID")
+    for ((i = 0; i < 50; i++)); do
+        if timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null; then return 0; fi
+        process_running "$PEER_PID" || break
+        sleep 0.1
+    done
+    _lib_fail "start_peer: '$*' is not accepting connections on port $port; its output:
+$(tail -n 20 "$PEER_LOG")"
+    return 1
+}
+
 # ---------------------------------------------------------------------------------------------
 # The server's log
 # ---------------------------------------------------------------------------------------------
+
+# mark_log: from now on, wait_for_log and assert_log look only at what SERVER_LOG gets next (for a
+# test that makes several connections and checks the log line of each).
+mark_log() {
+    LOG_MARK=$(wc -c <"$SERVER_LOG" 2>/dev/null || echo 0)
+}
 
 # wait_for_log PATTERN [SECONDS]: waits (default 5 s) until SERVER_LOG has a line matching the
 # extended, case-insensitive regular expression PATTERN (looking only past byte LOG_MARK: see
@@ -379,6 +415,18 @@ $1"
 # ---------------------------------------------------------------------------------------------
 # Clients
 # ---------------------------------------------------------------------------------------------
+
+# use_tls12_openssl_conf: sets TLS12_OPENSSL_CONF to an OpenSSL configuration file that caps every
+# OpenSSL program started with OPENSSL_CONF=$TLS12_OPENSSL_CONF at TLS 1.2 (its system_default
+# MaxProtocol), for programs without a version flag, such as the 04 client.
+use_tls12_openssl_conf() {
+    _lib_need_tmp
+    TLS12_OPENSSL_CONF=$LIB_TMP/openssl-max-tls12.cnf
+    [[ -f $TLS12_OPENSSL_CONF ]] ||
+        printf '%s\n' 'openssl_conf = openssl_init' '[openssl_init]' 'ssl_conf = ssl_sect' '[ssl_sect]' \
+            'system_default = system_default_sect' '[system_default_sect]' 'MaxProtocol = TLSv1.2' \
+            >"$TLS12_OPENSSL_CONF"
+}
 
 # The clients below present no certificate, unless TLS_CLIENT=NAME is set (a fixture name, e.g.
 # `TLS_CLIENT=other-client curl_get /whoami`): then they present $CERTS/NAME.crt, key NAME.key.
@@ -468,13 +516,17 @@ curl_many() {
 }
 
 # The Python helper behind raw_request and open_idle_tls: connects with TLS to HOST:PORT trusting
-# CA (and presenting the client certificate and key given after SECONDS, if any), then either sends
+# CA (and presenting the client certificate and key given after SECONDS, if any; only TLS version
+# TLS_VERSION, 1.2 or 1.3, when that environment variable is set), then either sends
 # stdin and prints everything received until the server closes ("send"), or holds the connection
 # without sending (at most SECONDS) after writing "ready" to stdout ("hold").
 _LIB_TLS_PY='
-import socket, ssl, sys, time
+import os, socket, ssl, sys, time
 mode, host, port, ca, limit = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 ctx = ssl.create_default_context(cafile=ca)
+if os.environ.get("TLS_VERSION"):
+    version = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[os.environ["TLS_VERSION"]]
+    ctx.minimum_version = ctx.maximum_version = version
 if len(sys.argv) > 7:
     ctx.load_cert_chain(sys.argv[6], sys.argv[7])
 try:
@@ -500,7 +552,8 @@ sys.stdout.buffer.write(b"".join(received))
 '
 
 # raw_request DATA [HOST]: sends DATA (printf %b escapes such as \r\n are expanded) over TLS to
-# HOST (default localhost):SERVER_PORT, trusting $CERTS/ca.crt, and reads until the server closes
+# HOST (default localhost):SERVER_PORT, trusting $CERTS/ca.crt (TLS_VERSION=1.2 or 1.3 allows only
+# that version), and reads until the server closes
 # (at most 15 s). Sets RAW_RESPONSE (exact, CR removed), RAW_BODY (what follows the blank line),
 # RAW_STATUS (status code from the status line, or empty), RAW_EXIT and RAW_ERROR (the helper's
 # stderr, e.g. why the handshake failed).
@@ -509,7 +562,7 @@ raw_request() {
     [[ -z ${TLS_CLIENT:-} ]] || cert_files=("$CERTS/$TLS_CLIENT.crt" "$CERTS/$TLS_CLIENT.key")
     _lib_scratch raw; out=$LIB_SCRATCH
     RAW_EXIT=0
-    printf '%b' "$1" | timeout -k 2 20 python3 -c "$_LIB_TLS_PY" send "${2:-localhost}" \
+    printf '%b' "$1" | TLS_VERSION=${TLS_VERSION:-} timeout -k 2 20 python3 -c "$_LIB_TLS_PY" send "${2:-localhost}" \
         "$SERVER_PORT" "$CERTS/ca.crt" 15 "${cert_files[@]}" >"$out" 2>"$out.err" || RAW_EXIT=$?
     RAW_RESPONSE=$(tr -d '\r' <"$out"; echo x)
     RAW_RESPONSE=${RAW_RESPONSE%x}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The chapters stay lessons: each program is one C file that builds alone (cleanly, and without
+# deprecated OpenSSL calls), and each server chapter is the previous one plus one idea: a small
+# diff, the same scaffolding in the same order, no `#if CHAPTER` switches.
+# Run alone with `tests/run.sh test_lessons` (needs a C compiler, not `make`).
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+SERVERS=(01-tls-server/server.c 02-mtls-server/server.c 03-custom-ca-validation/server.c)
+# The generous bounds on changed lines (diff A B | grep -c '^[<>]'); the aims are lower.
+MAX_DIFF_01_02=160
+MAX_DIFF_02_03=150
+
+# Every way a chapter must build; NAME: compiler and flags, FILE and OUT filled in per program.
+BUILDS=(
+    'alone:cc FILE -o OUT -lssl -lcrypto -lpthread'
+    'gcc-warnings:gcc -O2 -Wall -Wextra -Werror -c FILE -o OUT.o'
+    'clang-warnings:clang -O2 -Wall -Wextra -Werror -c FILE -o OUT.o'
+    'no-deprecated:cc -Wall -Werror -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED -c FILE -o OUT.o'
+)
+
+# All the builds run at once (a few at a time) in oneTimeSetUp; the tests read their results:
+# $BUILD_DIR/NAME.N.status (exit status) and NAME.N.log (what the compiler said) for SOURCES[N].
+oneTimeSetUp() {
+    SOURCES=("${SERVERS[@]}")
+    [[ ! -f $ROOT/04-client/client.c ]] || SOURCES+=(04-client/client.c)
+    BUILD_DIR=$SHUNIT_TMPDIR/builds
+    mkdir -p "$BUILD_DIR"
+    local build name command n words
+    for build in "${BUILDS[@]}"; do
+        name=${build%%:*} command=${build#*:}
+        command -v "${command%% *}" >/dev/null || continue
+        for n in "${!SOURCES[@]}"; do
+            while (($(jobs -rp | wc -l) >= 4)); do wait -n; done
+            read -r -a words <<<"${command//OUT/$BUILD_DIR/$name.$n}"
+            words=("${words[@]/#FILE/${SOURCES[$n]}}")
+            (
+                cd "$ROOT" || exit
+                echo "\$ ${words[*]}" >"$BUILD_DIR/$name.$n.log"
+                timeout 120 "${words[@]}" >>"$BUILD_DIR/$name.$n.log" 2>&1
+                echo $? >"$BUILD_DIR/$name.$n.status"
+            ) &
+        done
+    done
+    wait
+}
+
+# assert_builds NAME: every source built the NAME way.
+assert_builds() {
+    local n
+    for n in "${!SOURCES[@]}"; do
+        assertEquals "${SOURCES[$n]} ($1):
+$(cat "$BUILD_DIR/$1.$n.log" 2>/dev/null)" 0 "$(cat "$BUILD_DIR/$1.$n.status" 2>/dev/null)"
+    done
+}
+
+# --- Each program is one file that builds alone -------------------------------------------------
+
+test_each_chapter_builds_alone_with_cc() {
+    assert_builds alone
+}
+
+test_each_chapter_builds_without_warnings_under_gcc() {
+    command -v gcc >/dev/null || { skip_test 'gcc is not installed'; return; }
+    assert_builds gcc-warnings
+}
+
+test_each_chapter_builds_without_warnings_under_clang() {
+    command -v clang >/dev/null || { skip_test 'clang is not installed'; return; }
+    assert_builds clang-warnings
+}
+
+# With OPENSSL_NO_DEPRECATED the headers no longer declare deprecated functions, so calling one
+# is an implicit declaration, an error under -Werror.
+test_each_chapter_uses_no_deprecated_openssl_api() {
+    assert_builds no-deprecated
+}
+
+# --- Each chapter is the previous one plus one idea ---------------------------------------------
+
+# changed_lines A B: the number of lines diff shows as removed or added.
+changed_lines() { diff "$ROOT/$1" "$ROOT/$2" | grep -c '^[<>]'; }
+
+test_the_chapter_diffs_stay_small() {
+    local lines_02 lines_03
+    lines_02=$(changed_lines "${SERVERS[0]}" "${SERVERS[1]}")
+    lines_03=$(changed_lines "${SERVERS[1]}" "${SERVERS[2]}")
+    echo "changed lines: 01 -> 02: $lines_02 (at most $MAX_DIFF_01_02); 02 -> 03: $lines_03 (at most $MAX_DIFF_02_03)"
+    assertTrue "diff 01 -> 02 changes $lines_02 lines, more than $MAX_DIFF_01_02" "((lines_02 <= MAX_DIFF_01_02))"
+    assertTrue "diff 02 -> 03 changes $lines_03 lines, more than $MAX_DIFF_02_03" "((lines_03 <= MAX_DIFF_02_03))"
+}
+
+# section_titles FILE: the scaffolding's section headings, in order, each up to its first colon:
+#   /* ------...
+#    * Accept loop: a fixed pool of workers...      ->  "Accept loop"
+section_titles() {
+    awk '/^\/\* -------------------/ { heading = 1; next }
+         heading && /^ \* / { sub(/^ \* /, ""); sub(/:.*/, ""); print }
+         { heading = 0 }' "$ROOT/$1"
+}
+
+# A later chapter may add a section, but it keeps every earlier one, in the same order.
+test_each_chapter_keeps_the_sections_of_the_previous_one_in_order() {
+    local i earlier later missing
+    for ((i = 1; i < ${#SERVERS[@]}; i++)); do
+        earlier=$(section_titles "${SERVERS[i - 1]}")
+        later=$(section_titles "${SERVERS[i]}")
+        assertNotNull "${SERVERS[i - 1]} has no /* ---- */ section headings" "$earlier" || return
+        # Is `earlier` a subsequence of `later`? Prints the first heading that is not.
+        missing=$(awk 'NR == FNR { want[++n] = $0; next }
+                       k < n && $0 == want[k + 1] { k++ }
+                       END { if (k < n) print want[k + 1] }' <(echo "$earlier") <(echo "$later"))
+        assertEquals "${SERVERS[i]} lost or moved the section '$missing' of ${SERVERS[i - 1]}; its sections:
+$later
+" '' "$missing"
+    done
+}
+
+# A file holds its own chapter and nothing later: no preprocessor switches, except an include
+# guard and the one for a Linux-only socket option.
+test_no_chapter_switches_in_the_sources() {
+    local file found=''
+    for file in "${SERVERS[@]}" 04-client/client.c; do
+        [[ -f $ROOT/$file ]] || continue
+        found+=$(awk -v file="$file" '
+            /^[ \t]*#[ \t]*(if|ifdef|ifndef|elif)([ \t(]|$)/ {
+                line = $0; number = FNR
+                if (line ~ /^[ \t]*#[ \t]*ifdef[ \t]+TCP_DEFER_ACCEPT[ \t]*$/) next
+                if (line ~ /^[ \t]*#[ \t]*ifndef[ \t]+[A-Z0-9_]+_H_?[ \t]*$/) next
+                print file ":" number ": " line
+            }' "$ROOT/$file")
+    done
+    assertEquals 'preprocessor switches (a chapter must not carry code for another)' '' "$found"
+}
+
+# shellcheck source=/dev/null
+. "$SHUNIT2"
