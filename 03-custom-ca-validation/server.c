@@ -266,11 +266,18 @@ static void append_to_key_log(const SSL *ssl, const char *line)
  * verdict on each certificate. We let the handshake complete anyway: OpenSSL keeps the verdict
  * (SSL_get_verify_result), and the HTTP layer turns a failed one into 403 Forbidden, with a log
  * line saying why. Returning preverify_ok instead would end the handshake with an alert.
+ * After a failure the verifier goes on checking, and each new problem would replace the last;
+ * the first one usually explains the rest, so that is the one we keep as the verdict.
  */
 static int complete_handshake_for_any_certificate(int preverify_ok, X509_STORE_CTX *chain)
 {
-    (void)preverify_ok;
-    (void)chain;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(chain, SSL_get_ex_data_X509_STORE_CTX_idx());
+    long first_problem = SSL_get_verify_result(ssl);
+
+    if (!preverify_ok && first_problem == X509_V_OK)
+        SSL_set_verify_result(ssl, X509_STORE_CTX_get_error(chain));
+    else if (!preverify_ok)
+        X509_STORE_CTX_set_error(chain, (int)first_problem);
     return 1;
 }
 

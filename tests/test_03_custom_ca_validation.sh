@@ -99,7 +99,7 @@ test_other_ca_client_gets_403_on_every_route() {
         assert_curl 403 || return
         assertEquals "$method $path: Content-Length" 0 "$(header_value Content-Length)" || return
         [[ $method == HEAD ]] || assertEquals "$method $path: body" '' "$CURL_BODY" || return
-        assert_connection_log "rejected CN=other-client issued by CN=Other CA: unable to verify the first certificate\$" ||
+        assert_connection_log "rejected CN=other-client issued by CN=Other CA: unable to get local issuer certificate\$" ||
             return
         assert_connection_log "\"$method $path HTTP/1\\.1\" 403\$" || return
     done <<'EOF'
@@ -118,12 +118,12 @@ EOF
 test_untrusted_clients_get_403_with_the_reason_logged() {
     use_server || return
     assertEquals 'clients not refused as expected' '' "$(check_clients "
-other-client          403  rejected CN=other-client issued by CN=Other CA: unable to verify the first certificate
+other-client          403  rejected CN=other-client issued by CN=Other CA: unable to get local issuer certificate
 expired-client        403  rejected CN=expired-client issued by $OUR_CA: certificate has expired
 not-yet-valid-client  403  rejected CN=not-yet-valid-client issued by $OUR_CA: certificate is not yet valid
 self-signed-client    403  rejected CN=self-signed-client issued by CN=self-signed-client: self-signed certificate
 server-eku-client     403  rejected CN=server-eku-client issued by $OUR_CA: unsuitable certificate purpose
-leaf-signed-client    403  rejected CN=leaf-signed-client issued by CN=client: key usage does not include certificate signing
+leaf-signed-client    403  rejected CN=leaf-signed-client issued by CN=client: invalid CA certificate
 ")"
 }
 
