@@ -58,6 +58,7 @@ diff-04:
 
 clean:
 	rm -f $(PROGRAMS)
+	rm -rf build
 
 # ---------------------------------------------------------------------------------------------
 # Hardening: sanitizers, valgrind's memcheck, fuzzing and static analysis. Each script builds

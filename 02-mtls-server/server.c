@@ -811,6 +811,8 @@ static int parse_request(char *head, size_t length, struct request *request)
     if (memchr(head, '\0', (size_t)(end - head)) != NULL)
         return 400;
     line = next_line(&cursor, end);
+    if (line == NULL)
+        return 400;
     request->method = line;
     for (p = line; is_token_char(*p); p++)
         ;
@@ -836,7 +838,7 @@ static int parse_request(char *head, size_t length, struct request *request)
         if (p == line || *p != ':')
             return 400;
         for (p++; *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 && *p != '\t')
+            if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
                 return 400;
         if (strncasecmp(line, "Host:", 5) == 0)
             hosts++;
