@@ -354,6 +354,7 @@ start_peer() {
     PEER_PID=$!
     LIB_BG_PIDS+=("$PEER_PID")
     for ((i = 0; i < 50; i++)); do
+        # shellcheck disable=SC2016  # $1 is for the inner bash
         if timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null; then return 0; fi
         process_running "$PEER_PID" || break
         sleep 0.1

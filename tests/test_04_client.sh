@@ -1,0 +1,543 @@
+#!/usr/bin/env bash
+# Chapter 04: the client that checks the server's certificate against our CA only, and presents its
+# own certificate when asked. Against chapters 01 to 03, every server fixture of certs/, and
+# stand-in servers that misbehave (silent, not TLS, never answering).
+# Run alone with `tests/run.sh test_04_client` (after `make`).
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+CLIENT=$(program_path 04-client/client)
+SERVER_01=$(program_path 01-tls-server/server)
+SERVER_02=$(program_path 02-mtls-server/server)
+SERVER_03=$(program_path 03-custom-ca-validation/server)
+
+oneTimeSetUp() {
+    require_program "$CLIENT" && require_program "$SERVER_01" && require_program "$SERVER_02" &&
+        require_program "$SERVER_03" && make_test_certs && use_tls12_openssl_conf
+}
+oneTimeTearDown() { stop_shared_servers; }
+
+# The chapter servers, started once and shared by the tests that only talk to them.
+use_chapter_01() { shared_server chapter-01 "$SERVER_01"; }
+use_chapter_02() { shared_server chapter-02 "$SERVER_02"; }
+use_chapter_03() { shared_server chapter-03 "$SERVER_03"; }
+# use_chapter_01_with FIXTURE: chapter 01 serving $CERTS/FIXTURE.crt (e.g. expired-server).
+use_chapter_01_with() { shared_server "chapter-01-$1" "$SERVER_01" --cert "$CERTS/$1.crt" --key "$CERTS/$1.key"; }
+
+# client [ARGS...] URL: runs the 04 client (run_program: RUN_STATUS, RUN_STDOUT, RUN_STDERR),
+# trusting $CERTS/ca.crt unless ARGS hold --ca, and presenting $CERTS/$TLS_CLIENT.crt when
+# TLS_CLIENT names a fixture. A URL that starts with / means https://localhost:SERVER_PORT/....
+client() {
+    local args=("$@") extra=()
+    if [[ ${args[-1]} == /* ]]; then args[-1]=https://localhost:$SERVER_PORT${args[-1]}; fi
+    has_flag --ca "$@" || extra+=(--ca "$CERTS/ca.crt")
+    [[ -z ${TLS_CLIENT:-} ]] || extra+=(--cert "$CERTS/$TLS_CLIENT.crt" --key "$CERTS/$TLS_CLIENT.key")
+    run_program "$CLIENT" "${extra[@]}" "${args[@]}"
+}
+
+# The summary line of a verified answer, as a pattern: summary 'HTTP/1.1 200 OK' [CN] [CA FILE].
+summary() {
+    printf '^client: %s; TLSv1\\.[23] [A-Z0-9_-]+; server %s verified by %s$' "$(re_escape "$1")" \
+        "$(re_escape "${2:-CN=localhost}")" "$(re_escape "${3:-$CERTS/ca.crt}")"
+}
+
+# assert_refused EXIT SENTENCE: the last client run exited with EXIT, printed nothing on stdout,
+# and its stderr is exactly `client: SENTENCE` (CA stands for $CERTS/ca.crt).
+assert_refused() {
+    local sentence=${2//CA FILE/$CERTS/ca.crt}
+    assert_run "$1" "^client: $(re_escape "$sentence")\$" || return 1
+    assertEquals 'stderr is one line' 1 "$(grep -c '' <<<"${RUN_STDERR%$'\n'}")" || return 1
+    assertEquals 'nothing on stdout' '' "$RUN_STDOUT"
+}
+
+# check_urls TABLE: for each line "HOST EXIT SENTENCE" of TABLE, the client asks
+# https://HOST:SERVER_PORT/ and must exit with EXIT; for 0, print `Hello World!` and the summary,
+# else print exactly `client: SENTENCE` ("CA FILE" stands for $CERTS/ca.crt). Prints one line per
+# mismatch, nothing when all is well.
+check_urls() {
+    local host code sentence wanted
+    while read -r host code sentence; do
+        [[ -n $host ]] || continue
+        client "https://$host:$SERVER_PORT/"
+        sentence=${sentence//CA FILE/$CERTS/ca.crt}
+        wanted="exit $code and 'client: $sentence'"
+        [[ $code != 0 ]] || wanted="exit 0, 'Hello World!' and the summary"
+        if [[ $RUN_STATUS != "$code" ]] ||
+           { [[ $code == 0 ]] && ! [[ $RUN_STDOUT == 'Hello World!' && $RUN_STDERR =~ ^client:\ HTTP/1\.1\ 200\ OK ]]; } ||
+           { [[ $code != 0 ]] && [[ ${RUN_STDERR%$'\n'} != "client: $sentence" || -n $RUN_STDOUT ]]; }; then
+            echo "https://$host/: wanted $wanted; got exit $RUN_STATUS, stdout '$RUN_STDOUT', stderr '${RUN_STDERR%$'\n'}'"
+        fi
+    done <<<"$1"
+}
+
+# The Python stand-in servers behind start_stand_in. MODE PORT [CERT KEY]:
+#   silent      accepts TCP connections and never sends a byte
+#   full        listens with a backlog of one and never accepts (start_peer's probe fills it), so
+#               a new connection is never answered
+#   plain-http  answers like a plain HTTP server: a 400 in clear text, then closes
+#   garbage     sends 2000 bytes that are not TLS, then closes
+#   tls-mute    completes the TLS handshake, then never answers the request
+#   tls-record  completes the handshake, answers 200 `Hello World!`, and prints one line per
+#               request: `sni=NAME host=HOST` (NAME is `none` when the client sent no SNI)
+# Each stops by itself after 60 s.
+_STAND_IN_PY='
+import os, random, socket, ssl, sys, threading, time
+mode, port = sys.argv[1], int(sys.argv[2])
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", port))
+listener.listen(0 if mode == "full" else 16)
+threading.Timer(60, lambda: os._exit(0)).start()
+if mode == "full":
+    time.sleep(60)
+context = None
+if mode.startswith("tls"):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[3], sys.argv[4])
+    names = {}
+    def note_sni(tls, name, ctx):
+        names[id(tls)] = name
+    context.sni_callback = note_sni
+held = []
+def serve(conn):
+    try:
+        conn.settimeout(20)
+        if mode == "silent":
+            held.append(conn)
+            return
+        if mode == "plain-http":
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        elif mode == "garbage":
+            conn.sendall(random.Random(4).randbytes(2000))
+        else:
+            tls = context.wrap_socket(conn, server_side=True)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            if mode == "tls-mute":
+                held.append(tls)
+                return
+            host = "none"
+            for line in head.decode("latin-1").split("\r\n")[1:]:
+                if line.lower().startswith("host:"):
+                    host = line[5:].strip()
+            print("sni=%s host=%s" % (names.get(id(tls)) or "none", host), flush=True)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nHello World!")
+        conn.close()
+    except (OSError, ssl.SSLError):
+        pass
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+'
+
+# start_stand_in MODE: starts a stand-in server (above) on a free port (the TLS modes serve
+# $CERTS/server.crt). Sets SERVER_PORT and PEER_LOG.
+start_stand_in() {
+    SERVER_PORT=$(free_port)
+    start_peer "$SERVER_PORT" python3 -c "$_STAND_IN_PY" "$1" "$SERVER_PORT" \
+        "$CERTS/server.crt" "$CERTS/server.key"
+}
+
+# --- Against the chapters: what the second article's HttpClient does -----------------------------
+
+test_chapter_01_answers_with_or_without_a_client_certificate() {
+    use_chapter_01 || return
+    client /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+    TLS_CLIENT=client client /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_chapter_02_without_a_certificate_is_refused_with_a_hint() {
+    use_chapter_02 || return
+    client /
+    assert_refused 4 'TLS handshake failed: the server requires a client certificate; pass --cert and --key' ||
+        return
+    assert_log 'handshake failed: the client sent no certificate'
+}
+
+test_chapter_02_with_our_certificate_says_hello() {
+    use_chapter_02 || return
+    TLS_CLIENT=client client /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_chapter_02_shows_who_we_are_on_whoami() {
+    use_chapter_02 || return
+    TLS_CLIENT=client client /whoami
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assert_output_has "$RUN_STDOUT" '^\{"subject":"CN=client","issuer":"CN=mtls-by-example CA",' 'the body'
+}
+
+test_chapter_03_with_our_certificate_says_hello() {
+    use_chapter_03 || return
+    TLS_CLIENT=client client /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+    assertEquals 'stderr is the summary line alone' 1 "$(grep -c '' <<<"${RUN_STDERR%$'\n'}")"
+    assert_log 'trusted CN=client issued by CN=mtls-by-example CA$'
+}
+
+test_chapter_03_with_another_ca_certificate_exits_1_showing_403() {
+    use_chapter_03 || return
+    TLS_CLIENT=other-client client /
+    assert_run 1 "$(summary 'HTTP/1.1 403 Forbidden')" || return
+    assertEquals 'the 403 has an empty body' '' "$RUN_STDOUT"
+    assert_log 'rejected CN=other-client issued by CN=Other CA'
+}
+
+test_chapter_03_without_a_certificate_is_refused_with_a_hint() {
+    use_chapter_03 || return
+    client /
+    assert_refused 4 'TLS handshake failed: the server requires a client certificate; pass --cert and --key'
+}
+
+test_the_hint_is_the_same_under_tls12_and_tls13() {
+    # TLS 1.2 refuses in the handshake; TLS 1.3 only on the first read after it (see chapter 02).
+    local chapter
+    for chapter in use_chapter_02 use_chapter_03; do
+        "$chapter" || return
+        client /
+        assert_refused 4 'TLS handshake failed: the server requires a client certificate; pass --cert and --key' ||
+            return
+        OPENSSL_CONF=$TLS12_OPENSSL_CONF client /
+        assert_refused 4 'TLS handshake failed: the server requires a client certificate; pass --cert and --key' ||
+            return
+        assert_log ' handshake failed: the client sent no certificate' || return
+    done
+}
+
+test_tls12_works_with_our_certificate() {
+    use_chapter_03 || return
+    OPENSSL_CONF=$TLS12_OPENSSL_CONF TLS_CLIENT=client client /
+    assert_run 0 '^client: HTTP/1\.1 200 OK; TLSv1\.2 ECDHE-RSA-' || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_a_chain_file_sends_its_intermediate_too() {
+    # intermediate-client.crt holds the leaf, then the intermediate CA; chapter 03 trusts only
+    # ca.crt, so it needs both.
+    use_chapter_03 || return
+    TLS_CLIENT=intermediate-client client /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assert_log 'trusted CN=intermediate-client issued by CN=mtls-by-example Intermediate CA$'
+}
+
+test_ecdsa_client_certificate_is_accepted() {
+    use_chapter_03 || return
+    TLS_CLIENT=ecdsa-client client /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+# --- HTTP: status, method, body ------------------------------------------------------------------
+
+test_head_prints_the_summary_and_no_body() {
+    use_chapter_03 || return
+    TLS_CLIENT=client client --method HEAD /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'no body for HEAD' '' "$RUN_STDOUT"
+    assert_log '"HEAD / HTTP/1\.1" 200$'
+}
+
+test_weatherforecast_body_is_printed_whole() {
+    use_chapter_01 || return
+    client /weatherforecast
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    local count
+    count=$(python3 -c 'import json, sys; print(len(json.load(sys.stdin)))' <<<"$RUN_STDOUT" 2>&1)
+    assertEquals "forecasts in the body ($RUN_STDOUT)" 5 "$count"
+}
+
+test_unknown_path_exits_1_showing_404() {
+    use_chapter_01 || return
+    client /no-such-page
+    assert_run 1 "$(summary 'HTTP/1.1 404 Not Found')"
+}
+
+# --- What --verbose shows -------------------------------------------------------------------------
+
+test_verbose_shows_the_chain_and_each_verification_step() {
+    use_chapter_03 || return
+    TLS_CLIENT=client client --verbose /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    local line
+    for line in '* connecting to 127.0.0.1 port ' \
+                '* verify depth 1: CN=mtls-by-example CA: ok' \
+                '* verify depth 0: CN=localhost: ok' \
+                '* the server asks for a client certificate: sending CN=client' \
+                '* server certificate 0: subject CN=localhost' \
+                '*   issuer CN=mtls-by-example CA' \
+                '*   names DNS:localhost, IP:127.0.0.1, IP:::1' \
+                '* TLS handshake done: TLSv1.3, ' \
+                '* sending: GET / HTTP/1.1' \
+                '* response: HTTP/1.1 200 OK'; do
+        assert_output_has "$RUN_STDERR" "^$(re_escape "$line")" '--verbose' || return
+    done
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_verbose_shows_which_check_failed() {
+    use_chapter_01_with expired-server || return
+    client --verbose /
+    assert_run 4 '^\* verify depth 0: CN=expired-server: certificate has expired$' \
+        '^client: server certificate verification failed: certificate has expired \(CN=expired-server\)$'
+}
+
+test_verbose_says_when_the_server_asks_and_we_have_no_certificate() {
+    use_chapter_02 || return
+    client --verbose /
+    assert_run 4 '^\* the server asks for a client certificate, and we have none$' \
+        '^client: TLS handshake failed: the server requires a client certificate; pass --cert and --key$'
+}
+
+# --- Addresses and names: SNI, Host, IPv6 ---------------------------------------------------------
+
+test_ipv6_literal_url_works() {
+    if ! have_ipv6; then skip_test 'this machine has no IPv6 loopback (::1)'; return; fi
+    start_server "$SERVER_01" --bind ::1 || return
+    client "https://[::1]:$SERVER_PORT/"
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+    assert_log '^\[::1\]:[0-9]+ TLSv1\.3 .*"GET / HTTP/1\.1" 200$'
+}
+
+test_sni_is_sent_for_a_name_and_not_for_an_ip_address() {
+    start_stand_in tls-record || return
+    client "https://localhost:$SERVER_PORT/"
+    assert_run 0 || return
+    client "https://127.0.0.1:$SERVER_PORT/"
+    assert_run 0 || return
+    local wanted="sni=localhost host=localhost:$SERVER_PORT
+sni=none host=127.0.0.1:$SERVER_PORT"
+    assertEquals 'what the server saw (SNI, then the Host header)' "$wanted" "$(cat "$PEER_LOG")"
+}
+
+# --- The server's certificate: every fixture of certs/README.md ---------------------------------
+
+test_server_certificate_for_another_name_is_refused() {
+    use_chapter_01_with wrong-name-server || return
+    assertEquals '' "$(check_urls '
+localhost 4 server name mismatch: localhost is not in the certificate (it names DNS:www.example.com)
+127.0.0.1 4 server name mismatch: 127.0.0.1 is not in the certificate (it names DNS:www.example.com)')"
+}
+
+test_dns_only_certificate_is_accepted_by_name_and_refused_by_ip() {
+    use_chapter_01_with dns-only-server || return
+    assertEquals '' "$(check_urls '
+localhost 0
+127.0.0.1 4 server name mismatch: 127.0.0.1 is not in the certificate (it names DNS:localhost)')"
+}
+
+test_expired_server_certificate_is_refused() {
+    use_chapter_01_with expired-server || return
+    assertEquals '' "$(check_urls '
+localhost 4 server certificate verification failed: certificate has expired (CN=expired-server)
+127.0.0.1 4 server certificate verification failed: certificate has expired (CN=expired-server)')"
+}
+
+test_server_certificate_from_another_ca_is_refused() {
+    use_chapter_01_with other-ca-server || return
+    assertEquals '' "$(check_urls '
+localhost 4 server certificate verification failed: unable to get local issuer certificate (CN=other-ca-server); it was not issued by the CA in CA FILE')"
+}
+
+test_server_certificate_from_another_ca_is_accepted_when_that_ca_is_given() {
+    use_chapter_01_with other-ca-server || return
+    client --ca "$CERTS/other-ca.crt" /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK' CN=other-ca-server "$CERTS/other-ca.crt")"
+}
+
+test_name_only_in_the_subject_cn_is_refused_by_name_and_by_ip() {
+    use_chapter_01_with cn-only-server || return
+    assertEquals '' "$(check_urls "
+localhost 4 server name mismatch: the name localhost appears only in the certificate's subject CN, which is not accepted; the server needs a subjectAltName
+127.0.0.1 4 server name mismatch: 127.0.0.1 is not in the certificate")"
+}
+
+test_ecdsa_server_certificate_is_accepted_by_name_and_by_ip() {
+    use_chapter_01_with ecdsa-server || return
+    assertEquals '' "$(check_urls '
+localhost 0
+127.0.0.1 0')" || return
+    client /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK' CN=ecdsa-server)"
+}
+
+test_our_server_certificate_is_accepted_by_name_and_by_ip() {
+    use_chapter_01 || return
+    assertEquals '' "$(check_urls '
+localhost 0
+127.0.0.1 0')"
+}
+
+# --- Whom the client trusts: --ca only -------------------------------------------------------------
+
+test_wrong_ca_refuses_our_own_server() {
+    use_chapter_01 || return
+    client --ca "$CERTS/other-ca.crt" /
+    assert_refused 4 "server certificate verification failed: unable to get local issuer certificate (CN=localhost); it was not issued by the CA in $CERTS/other-ca.crt"
+}
+
+test_ssl_cert_file_and_dir_add_no_trust() {
+    # The system store is never loaded: OpenSSL's environment variables pointing at our CA change
+    # nothing when --ca names another one.
+    use_chapter_01 || return
+    SSL_CERT_FILE=$CERTS/ca.crt SSL_CERT_DIR=$CERTS client --ca "$CERTS/other-ca.crt" /
+    assert_run 4 'unable to get local issuer certificate \(CN=localhost\)'
+}
+
+test_default_ca_is_certs_ca_crt() {
+    use_chapter_01 || return
+    local dir=$SHUNIT_TMPDIR/default-ca
+    mkdir -p "$dir/certs"
+    cp "$CERTS/ca.crt" "$dir/certs/ca.crt"
+    run_program --in "$dir" "$CLIENT" "https://localhost:$SERVER_PORT/"
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK' CN=localhost certs/ca.crt)"
+}
+
+# --- Start-up errors: exit 2, naming the file or the flag ----------------------------------------
+
+test_missing_default_ca_names_it_and_says_make_certs() {
+    use_chapter_01 || return
+    local empty=$SHUNIT_TMPDIR/no-certs-here
+    mkdir -p "$empty"
+    run_program --in "$empty" "$CLIENT" "https://localhost:$SERVER_PORT/"
+    assert_run 2 "^client: cannot read the CA file 'certs/ca\\.crt': No such file or directory \\(run 'make certs' to create it\\)\$"
+}
+
+test_missing_or_unusable_files_exit_2_naming_them() {
+    use_chapter_01 || return
+    echo 'not PEM' >"$SHUNIT_TMPDIR/not-pem.txt"
+    local nope=$CERTS/nope.crt junk=$SHUNIT_TMPDIR/not-pem.txt cert=$CERTS/client.crt key=$CERTS/client.key
+    local rows=(
+        "--ca $nope|cannot read the CA file '$nope': No such file or directory"
+        "--ca $CERTS/ca.key|the CA file '$CERTS/ca.key' does not hold a PEM certificate"
+        "--ca $junk|the CA file '$junk' does not hold a PEM certificate"
+        "--cert $nope --key $key|cannot read the certificate file '$nope': No such file or directory"
+        "--cert $cert --key $nope|cannot read the private key file '$nope': No such file or directory"
+        "--cert $junk --key $key|'$junk' does not hold a usable PEM certificate"
+        "--cert $cert --key $junk|'$junk' does not hold a usable PEM private key"
+    )
+    local row args
+    for row in "${rows[@]}"; do
+        read -r -a args <<<"${row%%|*}"
+        client "${args[@]}" /
+        assert_run 2 "^client: $(re_escape "${row#*|}")\$" || return
+    done
+}
+
+test_key_that_does_not_match_the_cert_exits_2_naming_it() {
+    use_chapter_01 || return
+    local key
+    for key in other-client.key ecdsa-client.key; do   # another RSA key, then another kind of key
+        client --cert "$CERTS/client.crt" --key "$CERTS/$key" /
+        assert_refused 2 "the private key '$CERTS/$key' does not match the certificate '$CERTS/client.crt'" ||
+            return
+    done
+}
+
+test_bad_urls_exit_2_saying_why() {
+    local url why
+    while IFS='|' read -r url why; do
+        [[ -n $url ]] || continue
+        client "$url"
+        assert_run 2 "^client: bad URL '$(re_escape "$url")': $(re_escape "$why")\$" '^usage: client ' || return
+    done <<<"
+http://localhost:5001/|it must start with https:// (this client speaks only HTTPS)
+localhost:5001|it must start with https:// (this client speaks only HTTPS)
+https:///|it has no host name
+https://:5001/|it has no host name
+https://localhost:0/|the port must be a number from 1 to 65535
+https://localhost:99999/|the port must be a number from 1 to 65535
+https://localhost:abc/|the port must be a number from 1 to 65535
+https://localhost:/|the port must be a number from 1 to 65535
+https://[::1/|the IPv6 address has no closing ]
+https://[localhost]/|the text in [ ] is not an IPv6 address
+https://999.1.1.1/|the host looks like an IPv4 address but is not one
+https://local host/|the host must be a DNS name, an IPv4 address, or an IPv6 address in [ ]
+https://localhost/a b|the path contains a space or a character that must be percent-encoded"
+}
+
+test_bad_command_lines_exit_2_saying_why() {
+    local line args
+    while IFS='|' read -r line why; do
+        [[ -n $line ]] || continue
+        read -r -a args <<<"$line"
+        run_program "$CLIENT" "${args[@]}"
+        assert_run 2 "^client: $(re_escape "$why")" '^usage: client ' || return
+    done <<<"
+--ca $CERTS/ca.crt|no URL given
+https://localhost/ https://127.0.0.1/|give one URL, not two
+--cert $CERTS/client.crt https://localhost/|--cert and --key go together
+--key $CERTS/client.key https://localhost/|--cert and --key go together
+--method POST https://localhost/|--method must be GET or HEAD, not 'POST'
+--timeout 0 https://localhost/|--timeout must be a number of seconds from 1 to 3600, not '0'
+--timeout abc https://localhost/|--timeout must be a number of seconds from 1 to 3600, not 'abc'
+--colour https://localhost/|unknown option '--colour'
+https://localhost/ --ca|--ca needs a value"
+}
+
+test_help_prints_usage_on_stdout_and_exits_0() {
+    run_program "$CLIENT" --help
+    assertEquals "exit status (stderr: $RUN_STDERR)" 0 "$RUN_STATUS"
+    local flag
+    for flag in --cert --key --ca --method --timeout --verbose --help 'Exit status'; do
+        assert_output_has "$RUN_STDOUT" "$flag" '--help' || return
+    done
+    assertEquals 'stderr' '' "$RUN_STDERR"
+}
+
+# --- Connection failures: exit 3, within --timeout -----------------------------------------------
+
+test_nothing_listening_exits_3() {
+    local port
+    port=$(free_port)
+    client "https://127.0.0.1:$port/"
+    assert_refused 3 "cannot connect to 127.0.0.1 port $port: Connection refused"
+}
+
+test_connect_that_is_never_answered_times_out_with_exit_3() {
+    start_stand_in full || return
+    client --timeout 1 "https://127.0.0.1:$SERVER_PORT/"
+    assert_refused 3 "cannot connect to 127.0.0.1 port $SERVER_PORT: no answer within 1 seconds"
+}
+
+test_server_that_never_answers_the_handshake_times_out_with_exit_3() {
+    start_stand_in silent || return
+    client --timeout 1 /
+    assert_refused 3 'TLS handshake timed out: no answer within 1 seconds'
+}
+
+test_server_that_never_answers_the_request_times_out_with_exit_3() {
+    start_stand_in tls-mute || return
+    client --timeout 1 /
+    assert_refused 3 'reading the response timed out: no answer within 1 seconds'
+}
+
+# --- Not TLS at all: exit 4 ----------------------------------------------------------------------
+
+test_plain_http_server_is_not_tls() {
+    start_stand_in plain-http || return
+    client /
+    assert_refused 4 'TLS handshake failed: the server did not answer in TLS (wrong version number); is this an HTTPS port?'
+}
+
+test_server_sending_garbage_is_a_tls_failure() {
+    start_stand_in garbage || return
+    client /
+    assert_run 4 '^client: TLS handshake failed: .+' || return
+    assertEquals 'nothing on stdout' '' "$RUN_STDOUT"
+}
+
+# shellcheck source=/dev/null
+. "$SHUNIT2"
