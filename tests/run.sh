@@ -4,7 +4,8 @@
 # ends with one line alone: `N passed, N failed` (plus `, N skipped` when shunit2 skipped some).
 # Exits non-zero when anything failed. A suite that crashes, hangs (SUITE_TIMEOUT seconds, default
 # 600) or prints no shunit2 result counts as one failure. shunit2 is $SHUNIT2, else the system's
-# (see tests/lib.sh).
+# (see tests/lib.sh). TEST_JOBS=N runs up to N suites at once (each output is shown whole, in
+# order, once all have finished); the suites mostly wait on the network, so this saves time.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
@@ -25,7 +26,6 @@ fi
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-log=$scratch/suite.log
 
 # Certificates are made once per run; tests/lib.sh's make_test_certs copies them for each suite.
 if [[ -x scripts/gen-certs.sh ]] &&
@@ -51,17 +51,39 @@ parse_result() {
         END { printf "%d %d %d %d\n", ran, nfailed, skipped, has_result }'
 }
 
+# run_suite INDEX SUITE: runs one suite; its output goes to INDEX.log (and to the terminal when
+# suites run one at a time), its exit status to INDEX.status.
+run_suite() {
+    if ((jobs == 1)); then
+        timeout -k 10 "${SUITE_TIMEOUT:-600}" bash "$2" </dev/null 2>&1 | tee "$scratch/$1.log"
+        echo "${PIPESTATUS[0]}" >"$scratch/$1.status"
+    else
+        timeout -k 10 "${SUITE_TIMEOUT:-600}" bash "$2" </dev/null >"$scratch/$1.log" 2>&1
+        echo "$?" >"$scratch/$1.status"
+    fi
+}
+
+jobs=${TEST_JOBS:-1}
 total_passed=0 total_failed=0 total_skipped=0
-for suite in "${suites[@]}"; do
+for index in "${!suites[@]}"; do
+    if ((jobs > 1)) && [[ -f ${suites[index]} ]]; then
+        while (($(jobs -rp | wc -l) >= jobs)); do wait -n; done
+        run_suite "$index" "${suites[index]}" &
+    fi
+done
+wait
+
+for index in "${!suites[@]}"; do
+    suite=${suites[index]}
     echo "=== $suite"
     if [[ ! -f $suite ]]; then
         echo "no such suite: $suite"
         total_failed=$((total_failed + 1))
         continue
     fi
-    timeout -k 10 "${SUITE_TIMEOUT:-600}" bash "$suite" </dev/null 2>&1 | tee "$log"
-    status=${PIPESTATUS[0]}
-    read -r ran failed skipped has_result < <(parse_result "$log")
+    if ((jobs == 1)); then run_suite "$index" "$suite"; else cat "$scratch/$index.log"; fi
+    status=$(cat "$scratch/$index.status")
+    read -r ran failed skipped has_result < <(parse_result "$scratch/$index.log")
     if [[ $has_result == 0 ]]; then
         echo "$suite printed no shunit2 result (exit status $status): counted as 1 failure"
         failed=1
