@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# scripts/cert-doctor.sh: what it says about every fixture in certs/ (certs/README.md), and that its
+# verdict for a client certificate is the one chapter 03 reaches (200 or 403).
+# Run alone with `tests/run.sh test_cert_doctor` (after `make`).
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+DOCTOR=scripts/cert-doctor.sh
+SERVER=$(program_path 03-custom-ca-validation/server)
+
+oneTimeSetUp() {
+    make_test_certs && cat "$CERTS/ca.crl" "$CERTS/intermediate-ca.crl" >"$CERTS/all.crl"
+}
+oneTimeTearDown() { stop_shared_servers; }
+
+# doctor ARGS...: runs the doctor trusting $CERTS/ca.crt; an argument starting with @ names a file
+# in $CERTS (@client.crt). Sets RUN_STATUS, RUN_STDOUT, RUN_STDERR.
+doctor() {
+    local args=() arg
+    for arg in "$@"; do
+        if [[ $arg == @* ]]; then args+=("$CERTS/${arg#@}"); else args+=("$arg"); fi
+    done
+    run_program "$DOCTOR" --ca "$CERTS/ca.crt" "${args[@]}"
+}
+
+# check_report CONTEXT STATUS: the shape every report has: each ✗ line is followed by a fix line,
+# and the last line is the verdict matching STATUS (0 accepted, 1 refused with the count of ✗).
+check_report() {
+    local context=$1 status=$2 problems last
+    problems=$(grep -c '^✗ ' <<<"$RUN_STDOUT" || true)
+    last=$(tail -n 1 <<<"${RUN_STDOUT%$'\n'}")
+    if [[ $status == 0 ]]; then
+        [[ $problems == 0 && $last == 'verdict: accepted' ]] || echo "$context: wanted 'verdict: accepted', got: $RUN_STDOUT"
+    else
+        [[ $problems -gt 0 && $last == "verdict: refused ($problems problem"* ]] ||
+            echo "$context: wanted 'verdict: refused ($problems ...)', got: $RUN_STDOUT"
+    fi
+    if awk '/^✗ / { want = 1; next } want && !/^  fix: / { bad = 1 } { want = 0 } END { exit !bad }' \
+           <<<"$RUN_STDOUT"; then
+        echo "$context: a ✗ line without a '  fix:' line after it: $RUN_STDOUT"
+    fi
+}
+
+# check_doctor TABLE: for each line "FIXTURE | ARGS | STATUS | PATTERN" the doctor, run on
+# @FIXTURE.crt with ARGS, must exit with STATUS and print a line matching PATTERN (extended regex).
+# Prints one line per mismatch, nothing when all is well.
+check_doctor() {
+    local fixture args status pattern words
+    while IFS='|' read -r fixture args status pattern; do
+        fixture=${fixture// /}
+        [[ -n $fixture ]] || continue
+        read -ra words <<<"$args"
+        status=${status// /} pattern=${pattern# }
+        doctor "@$fixture.crt" "${words[@]}"
+        if [[ $RUN_STATUS != "$status" ]]; then
+            echo "$fixture $args: wanted exit $status, got $RUN_STATUS: $RUN_STDOUT $RUN_STDERR"
+            continue
+        fi
+        check_report "$fixture $args" "$status"
+        grep -Eq -e "$pattern" <<<"$RUN_STDOUT" || echo "$fixture $args: no line matching /$pattern/ in: $RUN_STDOUT"
+    done <<<"$1"
+}
+
+# What the doctor says about each fixture, in the role certs/README.md gives it.
+CLIENT_FIXTURES='
+client               |                  | 0 | ✓ it chains to CN=mtls-by-example CA
+ecdsa-client         |                  | 0 | ✓ its extendedKeyUsage allows clientAuth
+intermediate-client  |                  | 0 | through CN=mtls-by-example Intermediate CA
+other-client         |                  | 1 | ✗ it does not chain .*issued by CN=Other CA.*unable to get local issuer certificate
+expired-client       |                  | 1 | ✗ CN=expired-client has expired: .* 36[456] days ago
+not-yet-valid-client |                  | 1 | ✗ CN=not-yet-valid-client is not valid yet: .* in 36[456] days
+self-signed-client   |                  | 1 | ✗ it is self-signed
+server-eku-client    |                  | 1 | ✗ its extendedKeyUsage .* without clientAuth
+leaf-signed-client   |                  | 1 | ✗ CN=client, which signed CN=leaf-signed-client, is not a CA
+revoked-client       |                  | 0 | verdict: accepted
+revoked-client       | --crl @ca.crl    | 1 | ✗ it is revoked
+client               | --crl @ca.crl    | 0 | ✓ .*ca.crl holds its issuer.s CRL, which does not list it
+intermediate-client  | --crl @ca.crl    | 1 | ✗ .*ca.crl has no CRL from CN=mtls-by-example Intermediate CA
+intermediate-client  | --crl @all.crl   | 0 | verdict: accepted
+'
+SERVER_FIXTURES='
+server            | --for server                   | 0 | ✓ its subjectAltName covers localhost
+server            | --for server --host 127.0.0.1  | 0 | ✓ its subjectAltName covers 127.0.0.1
+server            | --for server --host ::1        | 0 | ✓ its subjectAltName covers ::1
+ecdsa-server      | --for server                   | 0 | verdict: accepted
+ecdsa-server      | --for server --host 127.0.0.1  | 0 | verdict: accepted
+ecdsa-server      | --for server --host ::1        | 0 | verdict: accepted
+wrong-name-server | --for server                   | 1 | ✗ it is not for localhost: .*DNS:www.example.com
+dns-only-server   | --for server                   | 0 | verdict: accepted
+dns-only-server   | --for server --host 127.0.0.1  | 1 | ✗ its subjectAltName has no IP Address:127.0.0.1 entry
+expired-server    | --for server                   | 1 | ✗ CN=expired-server has expired
+other-ca-server   | --for server                   | 1 | ✗ it does not chain .*unable to get local issuer certificate
+cn-only-server    | --for server                   | 1 | ✗ localhost is only in the subject CN
+'
+KEY_CHECKS='
+client | --key @client.key | 0 | ✓ .*client.key is its private key
+client | --key @server.key | 1 | ✗ .*server.key does not match it
+'
+
+test_client_certificates_are_judged_as_chapter_03_would() {
+    assertEquals 'client fixtures' '' "$(check_doctor "$CLIENT_FIXTURES")"
+}
+
+test_server_certificates_are_judged_as_the_04_client_would() {
+    assertEquals 'server fixtures' '' "$(check_doctor "$SERVER_FIXTURES")"
+}
+
+test_key_must_belong_to_the_certificate() {
+    assertEquals 'key checks' '' "$(check_doctor "$KEY_CHECKS")"
+}
+
+# The fixes are commands: a refused certificate names the same openssl steps as gen-certs.sh.
+test_fix_reissues_with_an_extension_file_for_the_role() {
+    doctor @server-eku-client.crt
+    assert_output_has "$RUN_STDOUT" "^  fix: printf .*'extendedKeyUsage = clientAuth'.* > .*server-eku-client\\.ext$" &&
+        assert_output_has "$RUN_STDOUT" '^       openssl x509 -req -in .*server-eku-client\.csr -CA .*ca\.crt -CAkey .*ca\.key'
+    doctor @intermediate-client.crt --crl @ca.crl
+    assert_output_has "$RUN_STDOUT" '^  fix: cat .*ca\.crl .*intermediate-ca\.crl > all\.crl'
+}
+
+# Every certificate gen-certs.sh makes is in one of the tables (the CAs are only issuers).
+test_every_fixture_is_checked() {
+    local file name missing=""
+    for file in "$CERTS"/*.crt; do
+        name=$(basename "$file" .crt)
+        case $name in ca | other-ca | intermediate-ca) continue ;; esac
+        grep -Eq "^$name +\|" <<<"$CLIENT_FIXTURES$SERVER_FIXTURES" || missing+=" $name"
+    done
+    assertEquals 'fixtures the doctor is not tested on' '' "$missing"
+}
+
+test_usage_errors_exit_2_naming_the_problem() {
+    local args status pattern words
+    while IFS='|' read -r args status pattern; do
+        [[ -n ${args// /} ]] || continue
+        read -ra words <<<"$args"
+        doctor "${words[@]}"
+        assert_run "${status// /}" "${pattern# }" || return
+    done <<'EOF'
+@nope.crt                        | 2 | cannot read the certificate file '.*nope\.crt'
+@client.crt --bogus              | 2 | unknown option '--bogus'
+@client.crt --key @nope.key      | 2 | cannot read the key file .*nope\.key
+@client.crt --crl @nope.crl      | 2 | cannot read the CRL file .*nope\.crl
+@client.crt --for both           | 2 | --for must be client or server
+@client.crt --host localhost     | 2 | --host is for --for server
+@ca.crl                          | 2 | ca\.crl' holds no PEM certificate
+@client.crt --key @client.crt    | 2 | client\.crt' is not a private key
+--for server                     | 2 | which certificate\?
+EOF
+}
+
+# The doctor's verdict on each client certificate is chapter 03's: accepted = 200, refused = 403.
+test_doctor_agrees_with_chapter_03() {
+    require_program "$SERVER" 2>/dev/null || { skip_test "$SERVER is not built; run 'make'"; return; }
+    local crl fixture wanted disagree=""
+    for crl in '' all.crl; do
+        if [[ -z $crl ]]; then shared_server plain "$SERVER" || return
+        else shared_server with-crl "$SERVER" --crl "$CERTS/$crl" || return; fi
+        for fixture in client ecdsa-client intermediate-client other-client expired-client \
+                       not-yet-valid-client self-signed-client server-eku-client leaf-signed-client \
+                       revoked-client; do
+            doctor "@$fixture.crt" ${crl:+--crl "@$crl"}
+            wanted=403
+            [[ $RUN_STATUS != 0 ]] || wanted=200
+            TLS_CLIENT=$fixture curl_get /
+            [[ $CURL_STATUS == "$wanted" ]] ||
+                disagree+=" $fixture${crl:+ (--crl $crl)}: doctor exit $RUN_STATUS, 03 answered $CURL_STATUS;"
+        done
+    done
+    assertEquals 'doctor and chapter 03 disagree' '' "$disagree"
+}
+
+. "$SHUNIT2"
