@@ -65,6 +65,7 @@ while IFS='|' read -r chapter server title; do
     fi
 
     port=$(free_port)
+    echo "Expected: each command below says what should happen before it runs, then ok."
     echo "Starting the server in the background (certificates from certs/):"
     echo "\$ $server --port $port &"
     if ! start_server "$server" --port "$port"; then
@@ -94,7 +95,9 @@ echo
 echo "${bold}Summary${plain}"
 printf '  %s\n' "${results[@]}"
 echo
-echo "Next: read each chapter's README.md, starting with 01-tls-server/README.md, and"
-echo "compare chapters with diff (e.g. diff 01-tls-server/server.c 02-mtls-server/server.c)."
-echo "Then run the tests: make test"
+echo "Next: read 01-tls-server/README.md, then each chapter's README in turn; 'make diff-02'"
+echo "(and diff-03, diff-04) shows what each chapter adds. Then try the exercises"
+echo "(exercises/README.md, self-checked with exercises/check.sh N), see the handshake in"
+echo "Wireshark and the same policy in nginx (README.md: \"Seeing the bytes\", \"The road to"
+echo "production\"), and run the tests: make test"
 ((failures == 0))

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# EXERCISE 3, REFERENCE SOLUTION (exercises/03-rotate-ca/start.sh with the TODO done).
+# Usage: bash exercises/03-rotate-ca/rotate.sh [CERTS_DIR]   (default certs/)
+# Makes a new CA (new-ca), a client certificate issued by it (new-client), and trust-both.crt,
+# the file chapter 03 is started with (--ca) while clients move from the old CA to the new one.
+set -euo pipefail
+cd "${1:-certs}"
+
+# A new CA: a new key and a new name (two CAs with the same name confuse whoever looks them up).
+openssl genrsa -out new-ca.key 2048
+openssl req -new -key new-ca.key -subj "/CN=mtls-by-example CA 2" -out new-ca.csr
+printf '%s\n' 'basicConstraints = critical, CA:TRUE' 'keyUsage = critical, keyCertSign, cRLSign' \
+    'subjectKeyIdentifier = hash' >new-ca.ext
+openssl x509 -req -in new-ca.csr -signkey new-ca.key -days 3650 -sha256 -extfile new-ca.ext -out new-ca.crt
+
+# The same client, re-issued by the new CA (same name, new key).
+openssl genrsa -out new-client.key 2048
+openssl req -new -key new-client.key -subj "/CN=client" -out new-client.csr
+printf '%s\n' 'basicConstraints = CA:FALSE' 'keyUsage = critical, digitalSignature, keyEncipherment' \
+    'extendedKeyUsage = clientAuth' 'subjectKeyIdentifier = hash' 'authorityKeyIdentifier = keyid, issuer' \
+    >new-client.ext
+openssl x509 -req -in new-client.csr -CA new-ca.crt -CAkey new-ca.key -days 825 -sha256 \
+    -extfile new-client.ext -out new-client.crt
+
+# The trust store for the rotation: both CAs, one PEM certificate after the other. Chapter 03 loads
+# every certificate in the --ca file (X509_STORE_load_file), and names both in its
+# CertificateRequest (SSL_load_client_CA_file), so old and new clients both get in. Once every
+# client has moved, restart with --ca new-ca.crt alone to retire the old CA.
+cat ca.crt new-ca.crt >trust-both.crt

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The exercises (exercises/README.md): each self-check (exercises/check.sh N) must FAIL on what a
+# learner starts from (the unmodified chapter 03 source, or exercises/03-rotate-ca/start.sh), so
+# that it really tests something, and PASS on the reference solution, so that the solution still
+# applies to the chapter and still works. Also: a missing answer file is reported with the command
+# that creates it.
+# Run alone with `tests/run.sh test_exercises` (after `make`).
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+CHECK=$ROOT/exercises/check.sh
+
+oneTimeSetUp() {
+    require_program "$(program_path 03-custom-ca-validation/server)" && make_test_certs
+}
+
+# run_check N [SOURCE]: runs the self-check (at most 120 s) with the suite's certificates. Sets
+# CHECK_STATUS and CHECK_OUTPUT.
+run_check() {
+    CHECK_STATUS=0
+    CHECK_OUTPUT=$(cd "$ROOT" && EXERCISE_CERTS=$CERTS timeout -k 5 120 "$CHECK" "$@" 2>&1) || CHECK_STATUS=$?
+}
+
+# assert_check_fails_on_start N SOURCE FAIL_PATTERN: the check exits 1, with a FAIL line matching
+# FAIL_PATTERN, a hint, and the summary.
+assert_check_fails_on_start() {
+    run_check "$1" "$2"
+    assertEquals "exercises/check.sh $1 on the starting point must fail; it printed:
+$CHECK_OUTPUT" 1 "$CHECK_STATUS" || return
+    assert_output_has "$CHECK_OUTPUT" "^ *FAIL +$3" "the failing scenario" || return
+    assert_output_has "$CHECK_OUTPUT" '^ *hint: ' "a hint for the learner" || return
+    assert_output_has "$CHECK_OUTPUT" 'checks fail\. Not yet' "the summary"
+}
+
+# assert_solution_passes N: the reference solution passes every scenario.
+assert_solution_passes() {
+    run_check "$1" --solution
+    assertEquals "exercises/check.sh $1 --solution must pass; it printed:
+$CHECK_OUTPUT" 0 "$CHECK_STATUS" || return
+    if grep -q 'FAIL' <<<"$CHECK_OUTPUT"; then fail "a FAIL line in: $CHECK_OUTPUT"; return; fi
+    assert_output_has "$CHECK_OUTPUT" '^All [0-9]+ checks pass' "the summary"
+}
+
+test_exercise_1_check_fails_on_the_unmodified_chapter_03() {
+    assert_check_fails_on_start 1 03-custom-ca-validation/server.c 'a client from another CA'
+}
+test_exercise_1_reference_solution_passes() { assert_solution_passes 1; }
+
+test_exercise_2_check_fails_on_the_unmodified_chapter_03() {
+    assert_check_fails_on_start 2 03-custom-ca-validation/server.c 'CN=ecdsa-client'
+}
+test_exercise_2_reference_solution_passes() { assert_solution_passes 2; }
+
+test_exercise_3_check_fails_on_the_starting_script() {
+    assert_check_fails_on_start 3 exercises/03-rotate-ca/start.sh 'a client still on the old CA'
+}
+test_exercise_3_reference_solution_passes() { assert_solution_passes 3; }
+
+test_missing_answer_file_says_how_to_start() {
+    run_check 1 "$LIB_TMP/no-such-server.c"
+    assertEquals "exit status" 1 "$CHECK_STATUS" || return
+    assert_output_has "$CHECK_OUTPUT" "There is no .*no-such-server\.c yet" || return
+    assert_output_has "$CHECK_OUTPUT" "cp 03-custom-ca-validation/server\.c "
+}
+
+test_bad_exercise_number_is_a_usage_error() {
+    run_check 9
+    assertEquals "exit status (output: $CHECK_OUTPUT)" 2 "$CHECK_STATUS" || return
+    assert_output_has "$CHECK_OUTPUT" 'exercises/check\.sh N'
+}
+
+test_every_exercise_has_a_readme_and_a_reference_solution() {
+    local dir missing=''
+    for dir in "$ROOT"/exercises/0[1-9]-*/; do
+        [[ -f $dir/README.md ]] || missing+=" ${dir}README.md"
+        [[ -f $dir/solution.diff || -d $dir/solution ]] || missing+=" ${dir}solution"
+    done
+    assertEquals "missing exercise files" '' "$missing"
+}
+
+# shellcheck disable=SC1090
+. "$SHUNIT2"

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The road to production (README.md): chapter 03's policy in nginx, with
+# tests/nginx-mtls.conf.template filled in and run on free loopback ports with the test
+# certificates. `ssl_verify_client on`: our client 200, no certificate 400, another CA's client
+# 400, a revoked or expired one 400. `optional`: no certificate reaches the
+# `if ($ssl_client_verify != SUCCESS) { return 403; }`, a bad one still gets 400. `optional_no_ca`
+# plus that `if`: another CA's client 403, as chapter 03 answers. The application behind nginx learns the client's
+# subject from a header. Skipped when nginx is not installed (scripts/deps.sh --optional).
+# Run alone with `tests/run.sh test_production`.
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+TEMPLATE=$ROOT/tests/nginx-mtls.conf.template
+NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+
+oneTimeSetUp() { make_test_certs; }
+
+# start_nginx MODE: nginx with the template, ssl_verify_client MODE. Sets SERVER_PORT and
+# SERVER_LOG (nginx's error log) for curl_get; cleanup_test stops it by PID.
+start_nginx() {
+    local prefix app_port
+    if [[ -z $NGINX ]]; then
+        skip_test "nginx is not installed (scripts/deps.sh --optional installs it)"
+        return 1
+    fi
+    _lib_scratch nginx; prefix=$LIB_SCRATCH
+    mkdir -p "$prefix"
+    SERVER_PORT=$(free_port)
+    app_port=$(free_port)
+    while [[ $app_port == "$SERVER_PORT" ]]; do app_port=$(free_port); done
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$SERVER_PORT|g" -e "s|@APP_PORT@|$app_port|g" \
+        -e "s|@CERTS@|$CERTS|g" -e "s|@VERIFY@|$1|g" "$TEMPLATE" >"$prefix/nginx.conf"
+    if grep -q '@[A-Z_]*@' "$prefix/nginx.conf"; then
+        fail "a placeholder was left in the configuration: $(grep '@[A-Z_]*@' "$prefix/nginx.conf")"
+        return 1
+    fi
+    start_peer "$SERVER_PORT" "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" || {
+        fail "nginx error log: $(tail -n 20 "$prefix/error.log" 2>/dev/null)"; return 1; }
+    SERVER_LOG=$prefix/error.log
+    LOG_MARK=0
+}
+
+# --- ssl_verify_client on --------------------------------------------------------------------------
+
+test_nginx_on_our_client_gets_200() {
+    start_nginx on || return
+    TLS_CLIENT=client curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_nginx_on_passes_the_client_subject_to_the_app() {
+    start_nginx on || return
+    TLS_CLIENT=client curl_get /whoami
+    assert_curl 200 || return
+    assert_output_has "$CURL_BODY" '^verify=SUCCESS subject=CN=client issuer=CN=mtls-by-example CA$'
+}
+
+test_nginx_on_no_certificate_gets_400() {
+    start_nginx on || return
+    curl_get /
+    assert_curl 400 || return
+    assert_output_has "$CURL_BODY" 'No required SSL certificate was sent'
+}
+
+test_nginx_on_other_ca_client_gets_400() {
+    start_nginx on || return
+    TLS_CLIENT=other-client curl_get /
+    assert_curl 400 || return
+    assert_output_has "$CURL_BODY" 'The SSL certificate error' || return
+    assert_log 'client SSL certificate verify error: .*(unable to get local issuer certificate|unable to verify the first certificate)'
+}
+
+test_nginx_on_revoked_client_gets_400() {
+    start_nginx on || return
+    TLS_CLIENT=revoked-client curl_get /
+    assert_curl 400 || return
+    assert_log 'client SSL certificate verify error: .*certificate revoked'
+}
+
+test_nginx_on_expired_client_gets_400() {
+    start_nginx on || return
+    TLS_CLIENT=expired-client curl_get /
+    assert_curl 400 || return
+    assert_log 'client SSL certificate verify error: .*certificate has expired'
+}
+
+test_nginx_app_cannot_be_fooled_by_a_client_header() {
+    start_nginx on || return
+    TLS_CLIENT=client curl_get /whoami -H 'X-Client-Subject: CN=admin'
+    assert_curl 200 || return
+    assert_output_has "$CURL_BODY" 'subject=CN=client '
+}
+
+# --- ssl_verify_client optional: a missing certificate reaches the `if`, a bad one does not -------
+
+test_nginx_optional_no_certificate_gets_403() {
+    start_nginx optional || return
+    curl_get /
+    assert_curl 403
+}
+
+test_nginx_optional_other_ca_client_still_gets_400() {
+    start_nginx optional || return
+    TLS_CLIENT=other-client curl_get /
+    assert_curl 400
+}
+
+# --- ssl_verify_client optional_no_ca + 403: chapter 03's design -----------------------------------
+
+test_nginx_optional_no_ca_our_client_gets_200() {
+    start_nginx optional_no_ca || return
+    TLS_CLIENT=client curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_nginx_optional_no_ca_other_ca_client_gets_403() {
+    start_nginx optional_no_ca || return
+    TLS_CLIENT=other-client curl_get /
+    assert_curl 403
+}
+
+# optional_no_ca lets through only "issuer unknown" failures; revoked, expired... are still 400.
+test_nginx_optional_no_ca_revoked_client_still_gets_400() {
+    start_nginx optional_no_ca || return
+    TLS_CLIENT=revoked-client curl_get /
+    assert_curl 400 || return
+    assert_log 'client SSL certificate verify error: .*certificate revoked'
+}
+
+test_nginx_optional_no_ca_no_certificate_gets_403() {
+    start_nginx optional_no_ca || return
+    curl_get /
+    assert_curl 403
+}
+
+# shellcheck disable=SC1090
+. "$SHUNIT2"
