@@ -263,9 +263,11 @@ def main():
                 code.extend(block.split("\n"))
             seen = set()
             for snippet in code:
-                m = re.match(r"\s*(?:\$ )?make((?:[ \t]+[A-Za-z0-9_.-]+)*)", snippet)
+                m = re.match(r"\s*(?:\$ )?make((?:[ \t]+[A-Za-z0-9_.=-]+)*)", snippet)
                 for target in (m.group(1).split() if m else []):
-                    if not target.startswith("-") and ("make", target) not in seen:
+                    if target.startswith("-") or "=" in target:  # an option or a VAR=value
+                        continue
+                    if ("make", target) not in seen:
                         seen.add(("make", target))
                         print("%s\tmake\t%s" % (readme, target))
             for name in re.findall(r"(?<![A-Za-z0-9_./-])scripts/[A-Za-z0-9_.-]*[A-Za-z0-9_-]", text):
