@@ -52,6 +52,7 @@
 #define MAX_PATH                8192
 #define MAX_RESPONSE_HEAD       (16 * 1024)
 #define MAX_RESPONSE_BODY       (16LL * 1024 * 1024)
+#define MAX_INTERIM_RESPONSES   16
 
 /* Exit statuses: a script can tell "the server said no" from "we never got an answer". */
 #define EXIT_OK          0  /* the server answered 2xx */
@@ -1108,7 +1109,7 @@ static int read_response(struct connection *c, struct response_head *head)
     size_t used = 0, got;
     long head_length;
     long long remaining, received = 0;  /* remaining: body bytes still to come, -1 until close */
-    int error;
+    int error, interim_responses = 0;
 
     for (;;) {
         head_length = used > 0 ? parse_response_head(buffer, used, head) : 0;
@@ -1119,7 +1120,13 @@ static int read_response(struct connection *c, struct response_head *head)
         if (head_length > 0 && head->status >= 200)
             break;
         if (head_length > 0) {
-            /* A 1xx response is only news ("103 Early Hints"): the real answer follows it. */
+            /* A 1xx response is only news ("103 Early Hints"): the real answer follows it. A few
+             * are normal; an endless stream of them is a server keeping us busy. */
+            if (++interim_responses > MAX_INTERIM_RESPONSES) {
+                fprintf(stderr, "client: the server sent more than %d interim (1xx) responses\n",
+                        MAX_INTERIM_RESPONSES);
+                return EXIT_NOT_2XX;
+            }
             used -= (size_t)head_length;
             memmove(buffer, buffer + head_length, used);
             continue;

@@ -835,7 +835,7 @@ test_client_gives_up_on_endless_interim_responses() {
     start=$(date +%s)
     RUN_TIMEOUT=20 client --timeout 2 /
     end=$(date +%s)
-    assert_run 3 '^client: reading the response timed out: no answer within 2 seconds$' || return
+    assert_run 1 '^client: the server sent more than 16 interim \(1xx\) responses$' || return
     assertTrue "the client took $((end - start)) s" "((end - start < 15))"
     assert_client_still_works
 }
