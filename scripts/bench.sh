@@ -462,8 +462,14 @@ echo
 print_plain
 echo
 print_ratios
+for server in "${SERVERS[@]}"; do
+    resumed=${REUSED[$server reuse]%\%}
+    if [[ $resumed =~ ^[0-9]+$ ]] && ((resumed < 90)); then
+        NOTES+=("$server resumed only $resumed% of its -reuse connections: its 'resumed' row is mostly full handshakes.")
+    fi
+done
 if awk -v l="$LOAD_BEFORE" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-    NOTES+=("the load average was $LOAD_BEFORE before the run: other programs shared the CPUs, so the figures are noisy (try --rounds 3).")
+    NOTES+=("the load average was $LOAD_BEFORE before the run: other programs shared the CPUs, so the figures are noisy$( ((ROUNDS > 1)) || echo " (try --rounds 3)").")
 fi
 for note in "${NOTES[@]}"; do echo "note: $note"; done
 if ((MARKDOWN)); then

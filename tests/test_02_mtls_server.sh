@@ -197,7 +197,7 @@ test_tls13_resumed_session_keeps_the_client_identity() {
     resumed_whoami_names_our_client -tls1_3
 }
 
-test_tls12_resumed_session_with_a_ticket_keeps_the_client_identity() {
+test_tls12_resumed_session_when_the_client_offers_tickets_keeps_the_client_identity() {
     resumed_whoami_names_our_client -tls1_2
 }
 
