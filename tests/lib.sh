@@ -364,6 +364,15 @@ $(tail -n 20 "$PEER_LOG")"
     return 1
 }
 
+# start_stand_in MODE: starts tests/stand-in-server.py, a server that misbehaves on purpose (its
+# header lists the modes), on a free port; the TLS modes serve $CERTS/server.crt. Sets SERVER_PORT,
+# PEER_PID and PEER_LOG; cleanup_test stops it.
+start_stand_in() {
+    SERVER_PORT=$(free_port)
+    start_peer "$SERVER_PORT" python3 "$ROOT/tests/stand-in-server.py" "$1" "$SERVER_PORT" \
+        "$CERTS/server.crt" "$CERTS/server.key"
+}
+
 # ---------------------------------------------------------------------------------------------
 # The server's log
 # ---------------------------------------------------------------------------------------------
