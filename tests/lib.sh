@@ -364,6 +364,9 @@ $(tail -n 20 "$PEER_LOG")"
     return 1
 }
 
+# fingerprint FIXTURE: the SHA-256 fingerprint of $CERTS/FIXTURE.crt, as openssl prints it.
+fingerprint() { openssl x509 -in "$CERTS/$1.crt" -noout -fingerprint -sha256 | sed 's/^[^=]*=//'; }
+
 # start_stand_in MODE: starts tests/stand-in-server.py, a server that misbehaves on purpose (its
 # header lists the modes), on a free port; the TLS modes serve $CERTS/server.crt. Sets SERVER_PORT,
 # PEER_PID and PEER_LOG; cleanup_test stops it.

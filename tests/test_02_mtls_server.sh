@@ -19,9 +19,6 @@ whoami_identity() {
     [[ $1 =~ $json ]] && printf '%s %s' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 }
 
-# fingerprint FIXTURE: the SHA-256 fingerprint of $CERTS/FIXTURE.crt, as openssl prints it.
-fingerprint() { openssl x509 -in "$CERTS/$1.crt" -noout -fingerprint -sha256 | sed 's/^[^=]*=//'; }
-
 # --- The transcript: no certificate, then ours, then one from another CA ------------------------
 
 test_no_client_certificate_gets_no_http_answer() {

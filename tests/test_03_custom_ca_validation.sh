@@ -33,9 +33,6 @@ whoami_identity() {
     [[ $1 =~ $json ]] && printf '%s %s %s' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
 }
 
-# fingerprint FIXTURE: the SHA-256 fingerprint of $CERTS/FIXTURE.crt, as openssl prints it.
-fingerprint() { openssl x509 -in "$CERTS/$1.crt" -noout -fingerprint -sha256 | sed 's/^[^=]*=//'; }
-
 # check_clients TABLE: for each line "FIXTURE STATUS LOG LINE" of TABLE, GET / with that client
 # certificate must answer STATUS (200: `Hello World!`; 403: an empty body, Content-Length: 0)
 # and the server must log LOG LINE (after the client's address) for that connection. Prints one
