@@ -11,6 +11,34 @@
  * It is the articles' HttpClient, with a client certificate added to its handler and a custom
  * validation that accepts only certificates issued by ca.crt, written in C with OpenSSL.
  *
+ * TLS in 16 calls, in the order they run (and the function that makes each one):
+ *   At start-up, one context for every connection: whom we trust, and who we are.
+ *    1. SSL_CTX_new(TLS_client_method())                 create_client_context()
+ *    2. SSL_CTX_set_min_proto_version(TLS1_2_VERSION)    create_client_context()
+ *    3. SSL_CTX_set_options(SSL_OP_NO_RENEGOTIATION)     create_client_context()
+ *    4. SSL_CTX_load_verify_file(--ca)                   trust_only_our_ca()
+ *    5. SSL_CTX_set_verify(SSL_VERIFY_PEER, ...)         trust_only_our_ca()
+ *    6. SSL_CTX_set_purpose(X509_PURPOSE_SSL_SERVER)     trust_only_our_ca()
+ *    7. SSL_CTX_use_certificate_chain_file(--cert)       present_client_certificate()
+ *    8. SSL_CTX_use_PrivateKey_file(--key)               present_client_certificate()
+ *    9. SSL_CTX_check_private_key()                      present_client_certificate()
+ *   10. SSL_CTX_set_cert_cb(note_certificate_request)    create_client_context()
+ *   Then the request, after connect_to_server() has made the TCP connection:
+ *   11. SSL_new(), SSL_set_fd()                          tls_handshake()
+ *   12. SSL_set1_host() and SSL_set_tlsext_host_name()   verify_server_name()
+ *       (for an IP address: X509_VERIFY_PARAM_set1_ip_asc())
+ *   13. SSL_connect(): the handshake; OpenSSL calls     tls_handshake()
+ *       log_verification_step() for each certificate of the server's chain, and
+ *       note_certificate_request() if the server asks for ours
+ *   14. SSL_write_ex(): the request                      send_request()
+ *   15. SSL_read_ex(): the response, up to close_notify  tls_read(), from read_response()
+ *       (after each I/O call that did not finish: SSL_get_error(), in wait_for_network())
+ *   16. SSL_shutdown(): our close_notify                 fetch()
+ *   and at the end SSL_free() and SSL_CTX_free(), in main().
+ *
+ * Part 1 below is that lesson, top-down; Part 2, after a banner, is the plumbing (command line,
+ * URL, sockets, deadlines, HTTP parsing, main) and holds no TLS idea.
+ *
  * Build:  cc 04-client/client.c -o 04-client/client -lssl -lcrypto -lpthread   (or: make)
  * Run:    04-client/client --cert certs/client.crt --key certs/client.key https://localhost:5001/
  *         (from the repository root, after `make certs`, with a chapter 02 or 03 server running)
@@ -41,7 +69,7 @@
 #include <openssl/x509v3.h>
 
 /* ---------------------------------------------------------------------------------------------
- * Constants
+ * Constants and types
  * ------------------------------------------------------------------------------------------- */
 
 #define DEFAULT_CA              "certs/ca.crt"
@@ -106,12 +134,682 @@ struct response_head {
     const char *error;            /* why parse_response_head() refused the head */
 };
 
-/* OpenSSL calls these during the handshake; they are explained where they are defined. */
+/* Part 1 is told top-down, so most functions are used before they are defined. */
+static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file);
+static int present_client_certificate(SSL_CTX *ctx, const char *cert_file, const char *key_file);
 static int log_verification_step(int preverify_ok, X509_STORE_CTX *store);
 static int note_certificate_request(SSL *ssl, void *unused);
+static int tls_handshake(struct connection *c, SSL_CTX *ctx);
+static int verify_server_name(SSL *ssl, const struct url *url);
+static int send_request(struct connection *c);
+static int read_response(struct connection *c, struct response_head *head);
+static int tls_read(struct connection *c, char *data, size_t size, size_t *got);
+static int closed_without_close_notify(int error);
+static int wait_for_network(struct connection *c, int ret, int *error);
+static int report_tls_failure(struct connection *c, int error, const char *step);
+static void report_alert(struct connection *c, int alert);
+static void report_verification_failure(struct connection *c, long result);
+/* Part 2, the plumbing. */
+static int file_is_readable(const char *path, const char *what, const char *default_path);
+static void append_to_key_log(const SSL *ssl, const char *line);
+static long long now_ms(void);
+static int wait_for_socket(int fd, short events, long long deadline_ms);
+static int connect_to_server(const struct options *opt, long long deadline_ms, int *fd);
+static int format_request(const struct options *opt, char *request, size_t size);
+static long parse_response_head(const char *data, size_t length, struct response_head *head);
+static int write_body(const char *data, size_t length);
+static void subject_text(X509 *cert, char *out, size_t size);
+static void certificate_names(X509 *cert, char *out, size_t size);
+static void show_server_chain(SSL *ssl);
+
+/* =============================================================================================
+ *
+ *   PART 1: THE TLS LESSON
+ *
+ *   The context set-up (whom we trust, who we are), the life of one request, waiting for the
+ *   network, and what each handshake failure means.
+ *
+ * ============================================================================================= */
 
 /* ---------------------------------------------------------------------------------------------
- * Command line
+ * TLS context set-up: whom we trust, and who we are
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * One context serves every connection we make; its settings are the client's TLS policy. Returns
+ * the context, or NULL after saying why (almost always a file at fault).
+ */
+static SSL_CTX *create_client_context(const struct options *opt)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    if (ctx == NULL) {
+        fprintf(stderr, "client: cannot create the TLS context\n");
+        return NULL;
+    }
+    /* TLS 1.0 and 1.1 have known weaknesses and are deprecated (RFC 8996): refuse them. */
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        fprintf(stderr, "client: cannot set TLS 1.2 as the minimum version\n");
+        goto fail;
+    }
+    /* A TLS 1.2 server may start a second handshake inside the connection (renegotiation), for
+     * example to ask for a client certificate late. A client that sends one request has nothing
+     * to gain from it, and every extra handshake is more code an attacker can reach: we answer
+     * the server's HelloRequest with a no_renegotiation alert. (TLS 1.3 has no renegotiation.) */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    if (!trust_only_our_ca(ctx, opt->ca_file))
+        goto fail;
+    if (opt->cert_file != NULL && !present_client_certificate(ctx, opt->cert_file, opt->key_file))
+        goto fail;
+    /* Tells us when the server asks for a certificate, whether or not we have one to give. */
+    SSL_CTX_set_cert_cb(ctx, note_certificate_request, NULL);
+    /* A debugging aid (Part 2): with SSLKEYLOGFILE set, Wireshark can decrypt our traffic. */
+    if (getenv("SSLKEYLOGFILE") != NULL) {
+        fprintf(stderr, "client: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n",
+                getenv("SSLKEYLOGFILE"));
+        SSL_CTX_set_keylog_callback(ctx, append_to_key_log);
+    }
+    return ctx;
+
+fail:
+    if (opt->verbose)
+        ERR_print_errors_fp(stderr);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/*
+ * A server proves who it is with a certificate signed by a CA the client trusts. Browsers and
+ * curl trust the system's long list of public CAs; this client trusts exactly one: the CA in
+ * --ca. A certificate from any other CA, even a genuine public one, is refused.
+ *
+ * A new SSL_CTX's trust store starts empty: it trusts nobody until we load something into it.
+ * SSL_CTX_load_verify_file() puts the certificates of that one file there, and nothing else: we
+ * never call SSL_CTX_set_default_verify_paths(), so the system's CAs, and the SSL_CERT_FILE and
+ * SSL_CERT_DIR variables that point at them, play no part.
+ *
+ * SSL_VERIFY_PEER makes a failed check end the handshake. Without it, OpenSSL would check, write
+ * the result down, and carry on talking to whoever answered. log_verification_step() only
+ * watches the checks; it does not change their outcome.
+ *
+ * The purpose check requires a certificate meant for a TLS server (extended key usage
+ * serverAuth, when the certificate lists usages): a client certificate from our CA, such as
+ * certs/client.crt, must not be usable to impersonate a server. SSL_CTX_set_purpose() is the
+ * default made explicit: a client's libssl already checks the ssl_server purpose without it, and
+ * the call says so where a reader looks for it.
+ */
+static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file)
+{
+    if (!file_is_readable(ca_file, "CA file", DEFAULT_CA))
+        return 0;
+    if (SSL_CTX_load_verify_file(ctx, ca_file) != 1) {
+        fprintf(stderr, "client: the CA file '%s' does not hold a PEM certificate\n", ca_file);
+        return 0;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, log_verification_step);
+    if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1) {
+        fprintf(stderr, "client: cannot require the serverAuth purpose\n");
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * Mutual TLS: a server that wants to know who we are sends a CertificateRequest during the
+ * handshake. We answer with this certificate, and with any intermediate CA certificates that
+ * follow it in the file, so the server can link it to its CA. Then we prove we own it by signing
+ * the handshake with the private key; the key itself never leaves this process.
+ */
+static int present_client_certificate(SSL_CTX *ctx, const char *cert_file, const char *key_file)
+{
+    int mismatch = 0;
+
+    if (!file_is_readable(cert_file, "certificate file", NULL)
+        || !file_is_readable(key_file, "private key file", NULL))
+        return 0;
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        fprintf(stderr, "client: '%s' does not hold a usable PEM certificate\n", cert_file);
+        return 0;
+    }
+    /* With a key from another pair, every handshake would fail; better to say so now. OpenSSL
+     * notices a key of the same type (RSA, EC) as it loads it, and any other kind just below. */
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        unsigned long error = ERR_peek_last_error();
+
+        mismatch = ERR_GET_LIB(error) == ERR_LIB_X509
+                   && ERR_GET_REASON(error) == X509_R_KEY_VALUES_MISMATCH;
+        if (!mismatch) {
+            fprintf(stderr, "client: '%s' does not hold a usable PEM private key\n", key_file);
+            return 0;
+        }
+    }
+    if (mismatch || SSL_CTX_check_private_key(ctx) != 1) {
+        fprintf(stderr, "client: the private key '%s' does not match the certificate '%s'\n",
+                key_file, cert_file);
+        return 0;
+    }
+    return 1;
+}
+
+/*
+ * OpenSSL calls this for each certificate of the chain it built, from the CA at the top down to
+ * the server's own certificate (depth 0), and again for each problem it finds. preverify_ok is
+ * OpenSSL's verdict, and we return it unchanged: a callback that returned 1 here would accept
+ * any certificate at all. We only take notes, for the error message and for --verbose.
+ */
+static int log_verification_step(int preverify_ok, X509_STORE_CTX *store)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct connection *c = SSL_get_app_data(ssl);
+    int error = X509_STORE_CTX_get_error(store);
+    char subject[256];
+
+    subject_text(X509_STORE_CTX_get_current_cert(store), subject, sizeof subject);
+    if (!preverify_ok && c->refused_subject[0] == '\0')
+        snprintf(c->refused_subject, sizeof c->refused_subject, "%s", subject);
+    if (c->opt->verbose)
+        fprintf(stderr, "* verify depth %d: %s: %s\n", X509_STORE_CTX_get_error_depth(store),
+                subject, preverify_ok ? "ok" : X509_verify_cert_error_string(error));
+    return preverify_ok;
+}
+
+/*
+ * OpenSSL calls this when the server's CertificateRequest arrives: the server wants to know who
+ * we are. We note it, because a server that asked and got nothing will end the connection, and
+ * the error message should then say why.
+ */
+static int note_certificate_request(SSL *ssl, void *unused)
+{
+    struct connection *c = SSL_get_app_data(ssl);
+
+    (void)unused;
+    c->certificate_requested = 1;
+    if (c->opt->verbose) {
+        if (SSL_get_certificate(ssl) != NULL) {
+            char subject[256];
+
+            subject_text(SSL_get_certificate(ssl), subject, sizeof subject);
+            fprintf(stderr, "* the server asks for a client certificate: sending %s\n", subject);
+        } else {
+            fprintf(stderr, "* the server asks for a client certificate, and we have none\n");
+        }
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * One request, top-down: connect, SSL_new, the name to check, the handshake, the request, the
+ * response, close_notify
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * The life of one request, the whole story of this client. Each step gets its own --timeout, so a
+ * slow step cannot eat the next one's time. Returns an exit status.
+ */
+static int fetch(struct connection *c, SSL_CTX *ctx)
+{
+    const struct options *opt = c->opt;
+    struct response_head head;
+    char subject[256];
+    int status;
+
+    /* A TCP connection first (Part 2): TLS runs on top of it. */
+    status = connect_to_server(opt, now_ms() + opt->timeout_seconds * 1000LL, &c->fd);
+    /* SSL_new, the name we expect, the handshake: after it, the server is verified. */
+    if (status == EXIT_OK) {
+        c->deadline_ms = now_ms() + opt->timeout_seconds * 1000LL;
+        status = tls_handshake(c, ctx);
+    }
+    /* Only now, over the encrypted connection, does HTTP start. */
+    if (status == EXIT_OK) {
+        c->deadline_ms = now_ms() + opt->timeout_seconds * 1000LL;
+        status = send_request(c);
+    }
+    if (status == EXIT_OK)
+        status = read_response(c, &head);
+    if (status == EXIT_OK && fflush(stdout) != 0) {
+        fprintf(stderr, "client: cannot write the body to standard output: %s\n", strerror(errno));
+        status = EXIT_USAGE;
+    }
+    if (status != EXIT_OK)
+        return status;
+
+    subject_text(SSL_get0_peer_certificate(c->ssl), subject, sizeof subject);
+    fprintf(stderr, "client: %s; %s %s; server %s verified by %s\n", head.status_line,
+            SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), subject, opt->ca_file);
+    /* close_notify tells the server we are done. Its result does not matter any more: the whole
+     * answer is in, so a server that has already gone cannot change the outcome. */
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);
+    return head.status >= 200 && head.status <= 299 ? EXIT_OK : EXIT_NOT_2XX;
+}
+
+/*
+ * The TLS handshake: client and server agree on a version and a cipher, the server proves it
+ * holds the private key of its certificate, we verify that certificate (the callbacks above
+ * watch), the server may ask for ours, and both derive the keys that encrypt everything after.
+ * Returns an exit status.
+ */
+static int tls_handshake(struct connection *c, SSL_CTX *ctx)
+{
+    int error;
+
+    c->ssl = SSL_new(ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_set_app_data(c->ssl, c) != 1
+        || !verify_server_name(c->ssl, &c->opt->url)) {
+        fprintf(stderr, "client: cannot set up the TLS connection\n");
+        if (c->opt->verbose)
+            ERR_print_errors_fp(stderr);
+        return EXIT_TLS_FAILED;
+    }
+    for (;;) {
+        int ret;
+
+        ERR_clear_error();
+        errno = 0;  /* so that a stale errno is not mistaken for this call's */
+        ret = SSL_connect(c->ssl);
+        if (ret == 1)
+            break;
+        if (!wait_for_network(c, ret, &error))
+            return report_tls_failure(c, error, "TLS handshake");
+    }
+    c->handshake_done = 1;
+    if (c->opt->verbose) {
+        show_server_chain(c->ssl);
+        fprintf(stderr, "* TLS handshake done: %s, %s\n", SSL_get_version(c->ssl),
+                SSL_get_cipher_name(c->ssl));
+    }
+    return EXIT_OK;
+}
+
+/*
+ * A certificate from our CA is not enough: it must have been issued for the server we meant to
+ * reach, or any server holding any certificate from our CA could pose as any other.
+ *
+ * A DNS name must be one of the certificate's subjectAltName DNS entries, an IP address one of
+ * its IP entries. The old habit of also accepting a name found in the subject's common name (CN)
+ * is switched off, as browsers (since 2017) and Go do: the CN is free text and was never meant
+ * to be checked that way. A wildcard counts only as a whole label: "*.example.com" covers
+ * "www.example.com", but a partial one such as "w*.example.com" covers nothing: RFC 9525, the
+ * current rules for checking a server's name, says not to match those.
+ *
+ * SNI (server name indication) tells the server which name we want, so that one server can hold
+ * a certificate for each of several names. RFC 6066 does not allow IP addresses there.
+ */
+static int verify_server_name(SSL *ssl, const struct url *url)
+{
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+                           | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (url->host_is_ip)
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url->host) == 1;
+    return SSL_set_tlsext_host_name(ssl, url->host) == 1 && SSL_set1_host(ssl, url->host) == 1;
+}
+
+/*
+ * The whole request (format_request(), in Part 2) goes out in one SSL_write_ex: one TLS record,
+ * one packet. Returns an exit status.
+ */
+static int send_request(struct connection *c)
+{
+    char request[MAX_PATH + 1024];
+    int length = format_request(c->opt, request, sizeof request), error;
+    size_t written;
+
+    if (length < 0) {
+        fprintf(stderr, "client: the request does not fit in %zu bytes\n", sizeof request);
+        return EXIT_USAGE;
+    }
+    if (c->opt->verbose)
+        fprintf(stderr, "* sending: %s %s HTTP/1.1\n", c->opt->method, c->opt->url.path);
+    for (;;) {
+        int ret;
+
+        ERR_clear_error();
+        errno = 0;
+        ret = SSL_write_ex(c->ssl, request, (size_t)length, &written);
+        if (ret == 1)
+            return EXIT_OK;
+        if (!wait_for_network(c, ret, &error))
+            return report_tls_failure(c, error, "sending the request");
+    }
+}
+
+/*
+ * Reads the status line and headers, then the body, which goes to stdout as it arrives. The body
+ * ends after Content-Length bytes, or when the server closes the connection if it sent no length.
+ * Returns an exit status; EXIT_OK means the whole response arrived, whatever its status.
+ */
+static int read_response(struct connection *c, struct response_head *head)
+{
+    char buffer[MAX_RESPONSE_HEAD];
+    size_t used = 0, got;
+    long head_length;
+    long long remaining, received = 0;  /* remaining: body bytes still to come, -1 until close */
+    int error, interim_responses = 0;
+
+    for (;;) {
+        head_length = used > 0 ? parse_response_head(buffer, used, head) : 0;
+        if (head_length < 0) {
+            fprintf(stderr, "client: the server's response is not valid HTTP: %s\n", head->error);
+            return EXIT_NOT_2XX;
+        }
+        if (head_length > 0 && head->status >= 200)
+            break;
+        if (head_length > 0 && head->status == 101) {
+            /* "101 Switching Protocols" answers a request to change protocol (Upgrade: websocket,
+             * h2c). We never ask for one, so what would follow is not HTTP/1.1 and not an answer
+             * to our request: treating it as news and reading on would take that protocol's bytes
+             * for the response. We stop, and say so. */
+            fprintf(stderr, "client: the server switched to another protocol (%s), which this "
+                            "client never asked for\n", head->status_line);
+            return EXIT_NOT_2XX;
+        }
+        if (head_length > 0) {
+            /* A 1xx response is only news ("103 Early Hints"): the real answer follows it. A few
+             * are normal; an endless stream of them is a server keeping us busy. */
+            if (++interim_responses > MAX_INTERIM_RESPONSES) {
+                fprintf(stderr, "client: the server sent more than %d interim (1xx) responses\n",
+                        MAX_INTERIM_RESPONSES);
+                return EXIT_NOT_2XX;
+            }
+            used -= (size_t)head_length;
+            memmove(buffer, buffer + head_length, used);
+            continue;
+        }
+        if (used == sizeof buffer) {
+            fprintf(stderr, "client: the server's response head is larger than %d KiB\n",
+                    MAX_RESPONSE_HEAD / 1024);
+            return EXIT_NOT_2XX;
+        }
+        error = tls_read(c, buffer + used, sizeof buffer - used, &got);
+        if (error != SSL_ERROR_NONE)
+            return report_tls_failure(c, error, "reading the response");
+        used += got;
+    }
+    if (c->opt->verbose)
+        fprintf(stderr, "* response: %s\n", head->status_line);
+
+    /* Responses to HEAD, 204 and 304 never have a body, whatever their headers say. */
+    if (strcmp(c->opt->method, "HEAD") == 0 || head->status == 204 || head->status == 304)
+        return EXIT_OK;
+    if (head->transfer_encoding) {
+        fprintf(stderr, "client: the server sent its body with a Transfer-Encoding (such as "
+                        "chunked), which this client does not decode\n");
+        return EXIT_NOT_2XX;
+    }
+    remaining = head->content_length;
+    if (remaining > MAX_RESPONSE_BODY) {
+        fprintf(stderr, "client: the response body (%lld bytes) is larger than the %lld MiB this "
+                        "client accepts\n", remaining, MAX_RESPONSE_BODY / (1024 * 1024));
+        return EXIT_NOT_2XX;
+    }
+
+    /* The bytes after the head in the buffer are the start of the body. */
+    got = used - (size_t)head_length;
+    memmove(buffer, buffer + head_length, got);
+    for (;;) {
+        if (remaining >= 0 && (long long)got > remaining)
+            got = (size_t)remaining;  /* anything after the announced length is not ours */
+        if (received + (long long)got > MAX_RESPONSE_BODY) {
+            fprintf(stderr, "client: the response body is larger than the %lld MiB this client "
+                            "accepts\n", MAX_RESPONSE_BODY / (1024 * 1024));
+            return EXIT_NOT_2XX;
+        }
+        if (!write_body(buffer, got))
+            return EXIT_USAGE;
+        received += (long long)got;
+        if (remaining >= 0)
+            remaining -= (long long)got;
+        if (remaining == 0)
+            return EXIT_OK;
+        error = tls_read(c, buffer, sizeof buffer, &got);
+        if (error == SSL_ERROR_NONE)
+            continue;
+        if (remaining < 0 && error == SSL_ERROR_ZERO_RETURN)
+            return EXIT_OK;  /* no length given: the body ends with the connection */
+        if (remaining < 0 && closed_without_close_notify(error)) {
+            fprintf(stderr, "client: the server closed the connection without a TLS close_notify, "
+                            "so the body (%lld bytes so far) may be incomplete\n", received);
+            ERR_clear_error();
+            return EXIT_UNREACHABLE;
+        }
+        if (error == SSL_ERROR_ZERO_RETURN || closed_without_close_notify(error)) {
+            fprintf(stderr, "client: the server closed the connection after %lld of the %lld body "
+                            "bytes it announced\n", received, head->content_length);
+            ERR_clear_error();
+            return EXIT_UNREACHABLE;
+        }
+        return report_tls_failure(c, error, "reading the response");
+    }
+}
+
+/* Reads what has arrived, waiting for it until the deadline. Returns SSL_ERROR_NONE with *got
+ * bytes, SSL_ERROR_ZERO_RETURN when the server closed the connection properly, or the failure. */
+static int tls_read(struct connection *c, char *data, size_t size, size_t *got)
+{
+    int error;
+
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        if (SSL_read_ex(c->ssl, data, size, got) == 1)
+            return SSL_ERROR_NONE;
+        if (!wait_for_network(c, 0, &error))
+            return error;
+    }
+}
+
+/*
+ * A server that closes the TCP connection without first sending TLS's close_notify may have been
+ * cut off, by a crash or by an attacker. With Content-Length we know when the body is complete,
+ * so it does not matter; for a body that ends "when the connection closes" it does.
+ */
+static int closed_without_close_notify(int error)
+{
+    unsigned long first = ERR_peek_error();
+
+    return error == SSL_ERROR_SYSCALL
+           || (error == SSL_ERROR_SSL && ERR_GET_LIB(first) == ERR_LIB_SSL
+               && ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Waiting for the network
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * Why the socket is non-blocking: a blocking socket would wait inside SSL_connect() or
+ * SSL_read_ex() for as long as the server likes, and a server that never answers would hang us.
+ * Non-blocking, OpenSSL returns instead of waiting, and we wait ourselves, with poll() and a
+ * deadline (--timeout).
+ *
+ * SSL_get_error() says why the call returned. SSL_ERROR_WANT_READ: OpenSSL needs bytes from the
+ * server first; SSL_ERROR_WANT_WRITE: it needs room to send. A read can want to write, and a write
+ * to read (the handshake goes both ways), so we wait for what it asks, not for what we called.
+ * Then we make the same call again. Anything else is final: SSL_ERROR_ZERO_RETURN (the server
+ * sent close_notify), SSL_ERROR_SYSCALL (the socket failed, errno says how, or the server
+ * vanished), or SSL_ERROR_SSL (the error queue says why).
+ *
+ * SSL_get_error() also looks at the thread's error queue, so each I/O call must start with it
+ * empty (ERR_clear_error()): an old entry would turn a harmless WANT_READ into a failure. For the
+ * same reason errno is set to 0 before the call, and read here at once, before anything else can
+ * change it. Returns 1 to make the same OpenSSL call again, 0 when it failed for good: *error is
+ * then SSL_get_error()'s verdict, or TIMED_OUT.
+ */
+static int wait_for_network(struct connection *c, int ret, int *error)
+{
+    short events;
+
+    c->saved_errno = errno;
+    *error = SSL_get_error(c->ssl, ret);
+    if (*error == SSL_ERROR_WANT_READ)
+        events = POLLIN;
+    else if (*error == SSL_ERROR_WANT_WRITE)
+        events = POLLOUT;
+    else
+        return 0;
+    switch (wait_for_socket(c->fd, events, c->deadline_ms)) {
+    case 1:
+        return 1;
+    case 0:
+        *error = TIMED_OUT;
+        return 0;
+    default:
+        c->saved_errno = errno;
+        *error = SSL_ERROR_SYSCALL;
+        return 0;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Handshake failures in plain words
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * A TLS call failed for good. Prints one sentence saying why, and returns the exit status.
+ * OpenSSL's full error queue, which names its internal functions, is shown with --verbose.
+ *
+ * The first error in the queue says why. An error code is a library and a reason, and reason
+ * numbers are only unique within their library, so we look at the reason only when the library
+ * is libssl's (ERR_LIB_SSL): a reason from another library with the same number means something
+ * else. In plain words:
+ *   a timeout                       the server did not answer within --timeout (exit 3)
+ *   certificate verify failed       our check of the server's certificate failed: which one, and
+ *                                   why, comes from report_verification_failure()
+ *   an alert from the server        the server ended the handshake and said why in one byte: see
+ *                                   report_alert()
+ *   the connection closed           with a CertificateRequest and no --cert: the server wants one
+ *   wrong version number            the server does not speak TLS at all (plain HTTP?)
+ *   unsupported protocol            it speaks only TLS versions older than our TLS 1.2 minimum
+ */
+static int report_tls_failure(struct connection *c, int error, const char *step)
+{
+    unsigned long first = ERR_peek_error();
+    int reason = ERR_GET_LIB(first) == ERR_LIB_SSL ? ERR_GET_REASON(first) : 0;
+    int closed = error == SSL_ERROR_ZERO_RETURN || error == SSL_ERROR_SYSCALL
+                 || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+    int status = EXIT_TLS_FAILED;
+    char why[128];
+
+    if (error == SSL_ERROR_SYSCALL && c->saved_errno != 0)
+        snprintf(why, sizeof why, "the connection broke (%s)", strerror(c->saved_errno));
+    else
+        snprintf(why, sizeof why, "the server closed the connection");
+
+    if (error == TIMED_OUT) {
+        fprintf(stderr, "client: %s timed out: no answer within %d seconds\n", step,
+                c->opt->timeout_seconds);
+        status = EXIT_UNREACHABLE;
+    } else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+        report_verification_failure(c, SSL_get_verify_result(c->ssl));
+    } else if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+        report_alert(c, reason - SSL_AD_REASON_OFFSET);
+    } else if (closed && c->certificate_requested && c->opt->cert_file == NULL) {
+        /* Some servers refuse without an alert, or their alert is lost to a TCP reset. */
+        fprintf(stderr, "client: TLS handshake failed: the server requires a client certificate "
+                        "and closed the connection; pass --cert and --key\n");
+    } else if (closed) {
+        fprintf(stderr, "client: %s failed: %s\n", step, why);
+        if (c->handshake_done)
+            status = EXIT_UNREACHABLE;
+    } else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG
+               || reason == SSL_R_RECORD_LENGTH_MISMATCH) {
+        fprintf(stderr, "client: %s failed: the server did not answer in TLS (%s); is this an "
+                        "HTTPS port?\n", step, ERR_reason_error_string(first));
+    } else if (reason == SSL_R_UNSUPPORTED_PROTOCOL) {
+        fprintf(stderr, "client: %s failed: the server and this client have no TLS version in "
+                        "common (this client needs TLS 1.2 or later)\n", step);
+    } else {
+        const char *reason_text = first != 0 ? ERR_reason_error_string(first) : NULL;
+
+        fprintf(stderr, "client: %s failed: %s\n", step,
+                reason_text != NULL ? reason_text : "unknown TLS error");
+    }
+    if (c->opt->verbose)
+        ERR_print_errors_fp(stderr);
+    ERR_clear_error();
+    return status;
+}
+
+/*
+ * The server ended the handshake with an alert: a one-byte reason (RFC 8446, section 6.2).
+ * OpenSSL reports an alert as the error reason SSL_AD_REASON_OFFSET + its number, such as
+ * SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED (1116) for alert 116. The alerts about certificates are
+ * how a server says "I do not accept you".
+ */
+static void report_alert(struct connection *c, int alert)
+{
+    int about_our_certificate = alert == SSL_AD_HANDSHAKE_FAILURE || alert == SSL_AD_BAD_CERTIFICATE
+                                || alert == SSL_AD_UNSUPPORTED_CERTIFICATE
+                                || alert == SSL_AD_CERTIFICATE_REVOKED
+                                || alert == SSL_AD_CERTIFICATE_EXPIRED
+                                || alert == SSL_AD_CERTIFICATE_UNKNOWN || alert == SSL_AD_UNKNOWN_CA
+                                || alert == SSL_AD_ACCESS_DENIED
+                                || alert == SSL_AD_CERTIFICATE_REQUIRED;
+
+    if (about_our_certificate && c->opt->cert_file == NULL && c->certificate_requested)
+        fprintf(stderr, "client: TLS handshake failed: the server requires a client certificate; "
+                        "pass --cert and --key\n");
+    else if (about_our_certificate && c->opt->cert_file != NULL && c->certificate_requested)
+        fprintf(stderr, "client: TLS handshake failed: the server refused our client certificate "
+                        "'%s' (alert: %s)\n", c->opt->cert_file, SSL_alert_desc_string_long(alert));
+    else if (alert == SSL_AD_PROTOCOL_VERSION)
+        fprintf(stderr, "client: TLS handshake failed: the server and this client have no TLS "
+                        "version in common (this client needs TLS 1.2 or later)\n");
+    else
+        fprintf(stderr, "client: TLS handshake failed: the server ended it with the alert '%s'\n",
+                SSL_alert_desc_string_long(alert));
+}
+
+/* The server's certificate failed our checks: say which check, and on which certificate. */
+static void report_verification_failure(struct connection *c, long result)
+{
+    const struct url *url = &c->opt->url;
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+    X509 *server = sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+    int not_from_our_ca;
+
+    if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+        char names[512] = "";
+
+        /* Without NEVER_CHECK_SUBJECT, X509_check_host() falls back to the CN the old way. */
+        if (server != NULL && X509_check_host(server, url->host, 0, 0, NULL) == 1) {
+            fprintf(stderr, "client: server name mismatch: the name %s appears only in the "
+                            "certificate's subject CN, which is not accepted; the server needs a "
+                            "subjectAltName\n", url->host);
+            return;
+        }
+        if (server != NULL)
+            certificate_names(server, names, sizeof names);
+        fprintf(stderr, "client: server name mismatch: %s is not in the certificate%s%s%s\n",
+                url->host, names[0] != '\0' ? " (it names " : "", names,
+                names[0] != '\0' ? ")" : "");
+        return;
+    }
+    not_from_our_ca = result == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+                      || result == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
+                      || result == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+                      || result == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+                      || result == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
+    fprintf(stderr, "client: server certificate verification failed: %s (%s)%s%s\n",
+            X509_verify_cert_error_string(result),
+            c->refused_subject[0] != '\0' ? c->refused_subject : "no certificate",
+            not_from_our_ca ? "; it was not issued by the CA in " : "",
+            not_from_our_ca ? c->opt->ca_file : "");
+}
+
+/* =============================================================================================
+ *
+ *   PART 2: THE PLUMBING
+ *
+ *   No TLS idea below this line: the command line, the URL, files, the TCP connection and its
+ *   deadlines, the HTTP text, certificates printed as text, and main(). Read it when you need to;
+ *   the lesson is all above.
+ *
+ * ============================================================================================= */
+
+/* ---------------------------------------------------------------------------------------------
+ * Command line and URL
  * ------------------------------------------------------------------------------------------- */
 
 static void usage(FILE *out)
@@ -312,7 +1010,7 @@ static int parse_command_line(int argc, char **argv, struct options *opt)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * TLS context set-up: whom we trust, and who we are
+ * Files: naming the one at fault, and the key log
  * ------------------------------------------------------------------------------------------- */
 
 /*
@@ -330,74 +1028,6 @@ static int file_is_readable(const char *path, const char *what, const char *defa
         return 0;
     }
     fclose(f);
-    return 1;
-}
-
-/*
- * A server proves who it is with a certificate signed by a CA the client trusts. Browsers and
- * curl trust the system's long list of public CAs; this client trusts exactly one: the CA in
- * --ca. A certificate from any other CA, even a genuine public one, is refused. That is why we
- * load that one file and never call SSL_CTX_set_default_verify_paths(), so the system store and
- * the SSL_CERT_FILE and SSL_CERT_DIR variables play no part.
- *
- * SSL_VERIFY_PEER makes a failed check end the handshake. Without it, OpenSSL would check, write
- * the result down, and carry on talking to whoever answered. log_verification_step() only
- * watches the checks; it does not change their outcome.
- *
- * The purpose check requires a certificate meant for a TLS server (extended key usage
- * serverAuth, when the certificate lists usages): a client certificate from our CA, such as
- * certs/client.crt, must not be usable to impersonate a server.
- */
-static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file)
-{
-    if (!file_is_readable(ca_file, "CA file", DEFAULT_CA))
-        return 0;
-    if (SSL_CTX_load_verify_file(ctx, ca_file) != 1) {
-        fprintf(stderr, "client: the CA file '%s' does not hold a PEM certificate\n", ca_file);
-        return 0;
-    }
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, log_verification_step);
-    if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER) != 1) {
-        fprintf(stderr, "client: cannot require the serverAuth purpose\n");
-        return 0;
-    }
-    return 1;
-}
-
-/*
- * Mutual TLS: a server that wants to know who we are sends a CertificateRequest during the
- * handshake. We answer with this certificate, and with any intermediate CA certificates that
- * follow it in the file, so the server can link it to its CA. Then we prove we own it by signing
- * the handshake with the private key; the key itself never leaves this process.
- */
-static int present_client_certificate(SSL_CTX *ctx, const char *cert_file, const char *key_file)
-{
-    int mismatch = 0;
-
-    if (!file_is_readable(cert_file, "certificate file", NULL)
-        || !file_is_readable(key_file, "private key file", NULL))
-        return 0;
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        fprintf(stderr, "client: '%s' does not hold a usable PEM certificate\n", cert_file);
-        return 0;
-    }
-    /* With a key from another pair, every handshake would fail; better to say so now. OpenSSL
-     * notices a key of the same type (RSA, EC) as it loads it, and any other kind just below. */
-    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-        unsigned long error = ERR_peek_last_error();
-
-        mismatch = ERR_GET_LIB(error) == ERR_LIB_X509
-                   && ERR_GET_REASON(error) == X509_R_KEY_VALUES_MISMATCH;
-        if (!mismatch) {
-            fprintf(stderr, "client: '%s' does not hold a usable PEM private key\n", key_file);
-            return 0;
-        }
-    }
-    if (mismatch || SSL_CTX_check_private_key(ctx) != 1) {
-        fprintf(stderr, "client: the private key '%s' does not match the certificate '%s'\n",
-                key_file, cert_file);
-        return 0;
-    }
     return 1;
 }
 
@@ -425,42 +1055,8 @@ static void append_to_key_log(const SSL *ssl, const char *line)
     close(fd);
 }
 
-/* Returns the context, or NULL after saying why (almost always a file at fault). */
-static SSL_CTX *create_client_context(const struct options *opt)
-{
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-
-    if (ctx == NULL) {
-        fprintf(stderr, "client: cannot create the TLS context\n");
-        return NULL;
-    }
-    /* TLS 1.0 and 1.1 have known weaknesses and are deprecated (RFC 8996): refuse them. */
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-        fprintf(stderr, "client: cannot set TLS 1.2 as the minimum version\n");
-        goto fail;
-    }
-    if (!trust_only_our_ca(ctx, opt->ca_file))
-        goto fail;
-    if (opt->cert_file != NULL && !present_client_certificate(ctx, opt->cert_file, opt->key_file))
-        goto fail;
-    /* Tells us when the server asks for a certificate, whether or not we have one to give. */
-    SSL_CTX_set_cert_cb(ctx, note_certificate_request, NULL);
-    if (getenv("SSLKEYLOGFILE") != NULL) {
-        fprintf(stderr, "client: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n",
-                getenv("SSLKEYLOGFILE"));
-        SSL_CTX_set_keylog_callback(ctx, append_to_key_log);
-    }
-    return ctx;
-
-fail:
-    if (opt->verbose)
-        ERR_print_errors_fp(stderr);
-    SSL_CTX_free(ctx);
-    return NULL;
-}
-
 /* ---------------------------------------------------------------------------------------------
- * Connect: a TCP connection, with a deadline
+ * The TCP connection, and deadlines
  * ------------------------------------------------------------------------------------------- */
 
 static long long now_ms(void)
@@ -560,392 +1156,31 @@ static int connect_to_server(const struct options *opt, long long deadline_ms, i
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Handshake and verification
- * ------------------------------------------------------------------------------------------- */
-
-/* A certificate name as one line, "CN=localhost,O=Example"; odd characters come out escaped. */
-static void name_text(const X509_NAME *name, char *out, size_t size)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    int length = 0;
-
-    if (bio != NULL && name != NULL && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0)
-        length = BIO_read(bio, out, (int)size - 1);
-    if (length <= 0)
-        length = snprintf(out, size, "(no name)");
-    out[length] = '\0';
-    BIO_free(bio);
-}
-
-static void subject_text(X509 *cert, char *out, size_t size)
-{
-    name_text(cert != NULL ? X509_get_subject_name(cert) : NULL, out, size);
-}
-
-/*
- * OpenSSL calls this for each certificate of the chain it built, from the CA at the top down to
- * the server's own certificate (depth 0), and again for each problem it finds. preverify_ok is
- * OpenSSL's verdict, and we return it unchanged: a callback that returned 1 here would accept
- * any certificate at all. We only take notes, for the error message and for --verbose.
- */
-static int log_verification_step(int preverify_ok, X509_STORE_CTX *store)
-{
-    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-    struct connection *c = SSL_get_app_data(ssl);
-    int error = X509_STORE_CTX_get_error(store);
-    char subject[256];
-
-    subject_text(X509_STORE_CTX_get_current_cert(store), subject, sizeof subject);
-    if (!preverify_ok && c->refused_subject[0] == '\0')
-        snprintf(c->refused_subject, sizeof c->refused_subject, "%s", subject);
-    if (c->opt->verbose)
-        fprintf(stderr, "* verify depth %d: %s: %s\n", X509_STORE_CTX_get_error_depth(store),
-                subject, preverify_ok ? "ok" : X509_verify_cert_error_string(error));
-    return preverify_ok;
-}
-
-/*
- * OpenSSL calls this when the server's CertificateRequest arrives: the server wants to know who
- * we are. We note it, because a server that asked and got nothing will end the connection, and
- * the error message should then say why.
- */
-static int note_certificate_request(SSL *ssl, void *unused)
-{
-    struct connection *c = SSL_get_app_data(ssl);
-
-    (void)unused;
-    c->certificate_requested = 1;
-    if (c->opt->verbose) {
-        if (SSL_get_certificate(ssl) != NULL) {
-            char subject[256];
-
-            subject_text(SSL_get_certificate(ssl), subject, sizeof subject);
-            fprintf(stderr, "* the server asks for a client certificate: sending %s\n", subject);
-        } else {
-            fprintf(stderr, "* the server asks for a client certificate, and we have none\n");
-        }
-    }
-    return 1;
-}
-
-/*
- * A certificate from our CA is not enough: it must have been issued for the server we meant to
- * reach, or any server holding any certificate from our CA could pose as any other.
- *
- * A DNS name must be one of the certificate's subjectAltName DNS entries, an IP address one of
- * its IP entries. The old habit of also accepting a name found in the subject's common name (CN)
- * is switched off, as browsers (since 2017) and Go do: the CN is free text and was never meant
- * to be checked that way.
- *
- * SNI (server name indication) tells the server which name we want, so that one server can hold
- * a certificate for each of several names. RFC 6066 does not allow IP addresses there.
- */
-static int verify_server_name(SSL *ssl, const struct url *url)
-{
-    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
-    if (url->host_is_ip)
-        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url->host) == 1;
-    return SSL_set_tlsext_host_name(ssl, url->host) == 1 && SSL_set1_host(ssl, url->host) == 1;
-}
-
-/* Copies n bytes into out, each unprintable one as '?'. A certificate can hold anything. */
-static void append_printable(char *out, size_t size, const unsigned char *text, int n)
-{
-    size_t used = strlen(out);
-    int i;
-
-    for (i = 0; i < n && used + 1 < size; i++)
-        out[used++] = text[i] >= 0x20 && text[i] < 0x7f ? (char)text[i] : '?';
-    out[used] = '\0';
-}
-
-/* An IP entry holds the address in binary: 4 bytes for IPv4, 16 for IPv6. */
-static int ip_entry_text(const ASN1_OCTET_STRING *entry, char *out, size_t size)
-{
-    int length = ASN1_STRING_length(entry);
-
-    return (length == 4 || length == 16)
-           && inet_ntop(length == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(entry), out,
-                        (socklen_t)size) != NULL;
-}
-
-/* The names a certificate is valid for, its subjectAltName: "DNS:localhost, IP:127.0.0.1". */
-static void certificate_names(X509 *cert, char *out, size_t size)
-{
-    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    int i;
-
-    out[0] = '\0';
-    for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
-        const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
-        const char *separator = out[0] != '\0' ? ", " : "";
-        char ip[INET6_ADDRSTRLEN];
-
-        if (name->type == GEN_DNS) {
-            append_printable(out, size, (const unsigned char *)separator, (int)strlen(separator));
-            append_printable(out, size, (const unsigned char *)"DNS:", 4);
-            append_printable(out, size, ASN1_STRING_get0_data(name->d.dNSName),
-                             ASN1_STRING_length(name->d.dNSName));
-        } else if (name->type == GEN_IPADD && ip_entry_text(name->d.iPAddress, ip, sizeof ip)) {
-            append_printable(out, size, (const unsigned char *)separator, (int)strlen(separator));
-            append_printable(out, size, (const unsigned char *)"IP:", 3);
-            append_printable(out, size, (const unsigned char *)ip, (int)strlen(ip));
-        }
-    }
-    GENERAL_NAMES_free(names);
-}
-
-/* The chain the server sent, its own certificate first, each with the CA that signed it. */
-static void show_server_chain(SSL *ssl)
-{
-    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
-    char subject[256], issuer[256], names[512];
-    int i;
-
-    for (i = 0; i < sk_X509_num(chain); i++) {
-        X509 *cert = sk_X509_value(chain, i);
-
-        subject_text(cert, subject, sizeof subject);
-        name_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
-        certificate_names(cert, names, sizeof names);
-        fprintf(stderr, "* server certificate %d: subject %s\n*   issuer %s%s%s\n", i, subject,
-                issuer, names[0] != '\0' ? "\n*   names " : "", names);
-    }
-}
-
-/* The server's certificate failed our checks: say which check, and on which certificate. */
-static void report_verification_failure(struct connection *c, long result)
-{
-    const struct url *url = &c->opt->url;
-    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
-    X509 *server = sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
-    int not_from_our_ca;
-
-    if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-        char names[512] = "";
-
-        /* Without NEVER_CHECK_SUBJECT, X509_check_host() falls back to the CN the old way. */
-        if (server != NULL && X509_check_host(server, url->host, 0, 0, NULL) == 1) {
-            fprintf(stderr, "client: server name mismatch: the name %s appears only in the "
-                            "certificate's subject CN, which is not accepted; the server needs a "
-                            "subjectAltName\n", url->host);
-            return;
-        }
-        if (server != NULL)
-            certificate_names(server, names, sizeof names);
-        fprintf(stderr, "client: server name mismatch: %s is not in the certificate%s%s%s\n",
-                url->host, names[0] != '\0' ? " (it names " : "", names,
-                names[0] != '\0' ? ")" : "");
-        return;
-    }
-    not_from_our_ca = result == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
-                      || result == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT
-                      || result == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
-                      || result == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
-                      || result == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE;
-    fprintf(stderr, "client: server certificate verification failed: %s (%s)%s%s\n",
-            X509_verify_cert_error_string(result),
-            c->refused_subject[0] != '\0' ? c->refused_subject : "no certificate",
-            not_from_our_ca ? "; it was not issued by the CA in " : "",
-            not_from_our_ca ? c->opt->ca_file : "");
-}
-
-/*
- * The server ended the handshake with an alert: a one-byte reason (RFC 8446, section 6.2).
- * OpenSSL reports an alert as the error reason SSL_AD_REASON_OFFSET + its number, such as
- * SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED (1116) for alert 116. The alerts about certificates are
- * how a server says "I do not accept you".
- */
-static void report_alert(struct connection *c, int alert)
-{
-    int about_our_certificate = alert == SSL_AD_HANDSHAKE_FAILURE || alert == SSL_AD_BAD_CERTIFICATE
-                                || alert == SSL_AD_UNSUPPORTED_CERTIFICATE
-                                || alert == SSL_AD_CERTIFICATE_REVOKED
-                                || alert == SSL_AD_CERTIFICATE_EXPIRED
-                                || alert == SSL_AD_CERTIFICATE_UNKNOWN || alert == SSL_AD_UNKNOWN_CA
-                                || alert == SSL_AD_ACCESS_DENIED
-                                || alert == SSL_AD_CERTIFICATE_REQUIRED;
-
-    if (about_our_certificate && c->opt->cert_file == NULL && c->certificate_requested)
-        fprintf(stderr, "client: TLS handshake failed: the server requires a client certificate; "
-                        "pass --cert and --key\n");
-    else if (about_our_certificate && c->opt->cert_file != NULL && c->certificate_requested)
-        fprintf(stderr, "client: TLS handshake failed: the server refused our client certificate "
-                        "'%s' (alert: %s)\n", c->opt->cert_file, SSL_alert_desc_string_long(alert));
-    else if (alert == SSL_AD_PROTOCOL_VERSION)
-        fprintf(stderr, "client: TLS handshake failed: the server and this client have no TLS "
-                        "version in common (this client needs TLS 1.2 or later)\n");
-    else
-        fprintf(stderr, "client: TLS handshake failed: the server ended it with the alert '%s'\n",
-                SSL_alert_desc_string_long(alert));
-}
-
-/*
- * A TLS call failed for good. Prints one sentence saying why, and returns the exit status.
- * OpenSSL's full error queue, which names its internal functions, is shown with --verbose.
- */
-static int report_tls_failure(struct connection *c, int error, const char *step)
-{
-    unsigned long first = ERR_peek_error();
-    int reason = ERR_GET_LIB(first) == ERR_LIB_SSL ? ERR_GET_REASON(first) : 0;
-    int closed = error == SSL_ERROR_ZERO_RETURN || error == SSL_ERROR_SYSCALL
-                 || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING;
-    int status = EXIT_TLS_FAILED;
-    char why[128];
-
-    if (error == SSL_ERROR_SYSCALL && c->saved_errno != 0)
-        snprintf(why, sizeof why, "the connection broke (%s)", strerror(c->saved_errno));
-    else
-        snprintf(why, sizeof why, "the server closed the connection");
-
-    if (error == TIMED_OUT) {
-        fprintf(stderr, "client: %s timed out: no answer within %d seconds\n", step,
-                c->opt->timeout_seconds);
-        status = EXIT_UNREACHABLE;
-    } else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-        report_verification_failure(c, SSL_get_verify_result(c->ssl));
-    } else if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
-        report_alert(c, reason - SSL_AD_REASON_OFFSET);
-    } else if (closed && c->certificate_requested && c->opt->cert_file == NULL) {
-        /* Some servers refuse without an alert, or their alert is lost to a TCP reset. */
-        fprintf(stderr, "client: TLS handshake failed: the server requires a client certificate "
-                        "and closed the connection; pass --cert and --key\n");
-    } else if (closed) {
-        fprintf(stderr, "client: %s failed: %s\n", step, why);
-        if (c->handshake_done)
-            status = EXIT_UNREACHABLE;
-    } else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG
-               || reason == SSL_R_RECORD_LENGTH_MISMATCH) {
-        fprintf(stderr, "client: %s failed: the server did not answer in TLS (%s); is this an "
-                        "HTTPS port?\n", step, ERR_reason_error_string(first));
-    } else if (reason == SSL_R_UNSUPPORTED_PROTOCOL) {
-        fprintf(stderr, "client: %s failed: the server and this client have no TLS version in "
-                        "common (this client needs TLS 1.2 or later)\n", step);
-    } else {
-        const char *reason_text = first != 0 ? ERR_reason_error_string(first) : NULL;
-
-        fprintf(stderr, "client: %s failed: %s\n", step,
-                reason_text != NULL ? reason_text : "unknown TLS error");
-    }
-    if (c->opt->verbose)
-        ERR_print_errors_fp(stderr);
-    ERR_clear_error();
-    return status;
-}
-
-/*
- * Our socket is non-blocking, so OpenSSL returns instead of waiting when it needs the network.
- * SSL_get_error() says whether it waits to read or to write, and we wait for that with poll(),
- * never past the deadline. Returns 1 to make the same OpenSSL call again, 0 when it failed for
- * good: *error is then SSL_get_error()'s verdict, or TIMED_OUT.
- */
-static int wait_for_network(struct connection *c, int ret, int *error)
-{
-    short events;
-
-    c->saved_errno = errno;
-    *error = SSL_get_error(c->ssl, ret);
-    if (*error == SSL_ERROR_WANT_READ)
-        events = POLLIN;
-    else if (*error == SSL_ERROR_WANT_WRITE)
-        events = POLLOUT;
-    else
-        return 0;
-    switch (wait_for_socket(c->fd, events, c->deadline_ms)) {
-    case 1:
-        return 1;
-    case 0:
-        *error = TIMED_OUT;
-        return 0;
-    default:
-        c->saved_errno = errno;
-        *error = SSL_ERROR_SYSCALL;
-        return 0;
-    }
-}
-
-/*
- * The TLS handshake: client and server agree on a version and a cipher, the server proves it
- * holds the private key of its certificate, we verify that certificate (the callbacks above
- * watch), the server may ask for ours, and both derive the keys that encrypt everything after.
- * Returns an exit status.
- */
-static int tls_handshake(struct connection *c, SSL_CTX *ctx)
-{
-    int error;
-
-    c->ssl = SSL_new(ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_set_app_data(c->ssl, c) != 1
-        || !verify_server_name(c->ssl, &c->opt->url)) {
-        fprintf(stderr, "client: cannot set up the TLS connection\n");
-        if (c->opt->verbose)
-            ERR_print_errors_fp(stderr);
-        return EXIT_TLS_FAILED;
-    }
-    for (;;) {
-        int ret;
-
-        ERR_clear_error();
-        errno = 0;  /* so that a stale errno is not mistaken for this call's */
-        ret = SSL_connect(c->ssl);
-        if (ret == 1)
-            break;
-        if (!wait_for_network(c, ret, &error))
-            return report_tls_failure(c, error, "TLS handshake");
-    }
-    c->handshake_done = 1;
-    if (c->opt->verbose) {
-        show_server_chain(c->ssl);
-        fprintf(stderr, "* TLS handshake done: %s, %s\n", SSL_get_version(c->ssl),
-                SSL_get_cipher_name(c->ssl));
-    }
-    return EXIT_OK;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * HTTP request and response
+ * HTTP: the request we send, the response head we accept
  * ------------------------------------------------------------------------------------------- */
 
 /*
- * The whole request goes out in one SSL_write: one TLS record and one packet. "Connection:
- * close" asks the server to close after its answer; the Host header names the site we want,
- * with the port when it is not the default.
+ * The request: "Connection: close" asks the server to close after its answer; the Host header
+ * names the site we want, with the port when it is not the default. Returns its length, or -1
+ * when it does not fit in size bytes.
  */
-static int send_request(struct connection *c)
+static int format_request(const struct options *opt, char *request, size_t size)
 {
-    const struct url *url = &c->opt->url;
-    char request[MAX_PATH + 1024], port[16] = "";
-    int length, error;
-    size_t written;
-    int ipv6 = strchr(url->host, ':') != NULL;
+    const struct url *url = &opt->url;
+    char port[16] = "";
+    int ipv6 = strchr(url->host, ':') != NULL, length;
 
     if (url->port != 443)
         snprintf(port, sizeof port, ":%d", url->port);
-    length = snprintf(request, sizeof request,
+    length = snprintf(request, size,
                       "%s %s HTTP/1.1\r\n"
                       "Host: %s%s%s%s\r\n"
                       "User-Agent: " USER_AGENT "\r\n"
                       "Accept: */*\r\n"
                       "Connection: close\r\n"
                       "\r\n",
-                      c->opt->method, url->path, ipv6 ? "[" : "", url->host, ipv6 ? "]" : "", port);
-    if (length < 0 || (size_t)length >= sizeof request) {
-        fprintf(stderr, "client: the request does not fit in %zu bytes\n", sizeof request);
-        return EXIT_USAGE;
-    }
-    if (c->opt->verbose)
-        fprintf(stderr, "* sending: %s %s HTTP/1.1\n", c->opt->method, url->path);
-    for (;;) {
-        int ret;
-
-        ERR_clear_error();
-        errno = 0;
-        ret = SSL_write_ex(c->ssl, request, (size_t)length, &written);
-        if (ret == 1)
-            return EXIT_OK;
-        if (!wait_for_network(c, ret, &error))
-            return report_tls_failure(c, error, "sending the request");
-    }
+                      opt->method, url->path, ipv6 ? "[" : "", url->host, ipv6 ? "]" : "", port);
+    return length < 0 || (size_t)length >= size ? -1 : length;
 }
 
 /* The characters allowed in a header name (RFC 9110, section 5.6.2). */
@@ -961,15 +1196,26 @@ static long head_error(struct response_head *head, const char *why)
     return -1;
 }
 
-/* "HTTP/1.1 200 OK": the version, a three-digit status, and an optional reason phrase. */
+/*
+ * "HTTP/1.1 200 OK": the version, a three-digit status, and an optional reason phrase. Only
+ * HTTP/1.0 and HTTP/1.1 are accepted: they are what we speak, and another version (HTTP/2.0 is
+ * binary, HTTP/0.9 has no status line, HTTP/1.2 does not exist) means the rest cannot be read the
+ * way this client reads it. Returns 1, or 0 with head->error set.
+ */
 static int parse_status_line(const char *line, size_t length, struct response_head *head)
 {
     size_t i;
 
-    if (length < 12 || memcmp(line, "HTTP/1.", 7) != 0 || !is_digit(line[7]) || line[8] != ' '
-        || !is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11])
-        || (length > 12 && line[12] != ' ') || line[9] == '0')
+    if (length < 12 || memcmp(line, "HTTP/", 5) != 0 || !is_digit(line[5]) || line[6] != '.'
+        || !is_digit(line[7]) || line[8] != ' ' || !is_digit(line[9]) || !is_digit(line[10])
+        || !is_digit(line[11]) || (length > 12 && line[12] != ' ') || line[9] == '0') {
+        head->error = "the status line is not 'HTTP/1.x NNN reason'";
         return 0;
+    }
+    if (line[5] != '1' || (line[7] != '0' && line[7] != '1')) {
+        head->error = "it is not HTTP/1.0 or HTTP/1.1, the only versions this client speaks";
+        return 0;
+    }
     head->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
     for (i = 0; i < length && i + 1 < sizeof head->status_line; i++)
         head->status_line[i] = (unsigned char)line[i] < 0x7f ? line[i] : '?';
@@ -1048,7 +1294,7 @@ static long parse_response_head(const char *data, size_t length, struct response
                 return head_error(head, "it contains a control character");
         if (line == data) {
             if (!parse_status_line(line, line_length, head))
-                return head_error(head, "the status line is not 'HTTP/1.x NNN reason'");
+                return -1;
         } else if (line_length == 0) {
             return (long)(newline + 1 - data);
         } else if (!parse_header_line(line, line_length, head)) {
@@ -1057,36 +1303,6 @@ static long parse_response_head(const char *data, size_t length, struct response
         line = newline + 1;
     }
     return 0;
-}
-
-/* Reads what has arrived, waiting for it until the deadline. Returns SSL_ERROR_NONE with *got
- * bytes, SSL_ERROR_ZERO_RETURN when the server closed the connection properly, or the failure. */
-static int tls_read(struct connection *c, char *data, size_t size, size_t *got)
-{
-    int error;
-
-    for (;;) {
-        ERR_clear_error();
-        errno = 0;
-        if (SSL_read_ex(c->ssl, data, size, got) == 1)
-            return SSL_ERROR_NONE;
-        if (!wait_for_network(c, 0, &error))
-            return error;
-    }
-}
-
-/*
- * A server that closes the TCP connection without first sending TLS's close_notify may have been
- * cut off, by a crash or by an attacker. With Content-Length we know when the body is complete,
- * so it does not matter; for a body that ends "when the connection closes" it does.
- */
-static int closed_without_close_notify(int error)
-{
-    unsigned long first = ERR_peek_error();
-
-    return error == SSL_ERROR_SYSCALL
-           || (error == SSL_ERROR_SSL && ERR_GET_LIB(first) == ERR_LIB_SSL
-               && ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
 }
 
 static int write_body(const char *data, size_t length)
@@ -1098,115 +1314,102 @@ static int write_body(const char *data, size_t length)
     return 1;
 }
 
-/*
- * Reads the status line and headers, then the body, which goes to stdout as it arrives. The body
- * ends after Content-Length bytes, or when the server closes the connection if it sent no length.
- * Returns an exit status; EXIT_OK means the whole response arrived, whatever its status.
- */
-static int read_response(struct connection *c, struct response_head *head)
+/* ---------------------------------------------------------------------------------------------
+ * Certificates as text, for the messages and --verbose
+ * ------------------------------------------------------------------------------------------- */
+
+/* A certificate name as one line, "CN=localhost,O=Example"; odd characters come out escaped. */
+static void name_text(const X509_NAME *name, char *out, size_t size)
 {
-    char buffer[MAX_RESPONSE_HEAD];
-    size_t used = 0, got;
-    long head_length;
-    long long remaining, received = 0;  /* remaining: body bytes still to come, -1 until close */
-    int error, interim_responses = 0;
+    BIO *bio = BIO_new(BIO_s_mem());
+    int length = 0;
 
-    for (;;) {
-        head_length = used > 0 ? parse_response_head(buffer, used, head) : 0;
-        if (head_length < 0) {
-            fprintf(stderr, "client: the server's response is not valid HTTP: %s\n", head->error);
-            return EXIT_NOT_2XX;
-        }
-        if (head_length > 0 && head->status >= 200)
-            break;
-        if (head_length > 0) {
-            /* A 1xx response is only news ("103 Early Hints"): the real answer follows it. A few
-             * are normal; an endless stream of them is a server keeping us busy. */
-            if (++interim_responses > MAX_INTERIM_RESPONSES) {
-                fprintf(stderr, "client: the server sent more than %d interim (1xx) responses\n",
-                        MAX_INTERIM_RESPONSES);
-                return EXIT_NOT_2XX;
-            }
-            used -= (size_t)head_length;
-            memmove(buffer, buffer + head_length, used);
-            continue;
-        }
-        if (used == sizeof buffer) {
-            fprintf(stderr, "client: the server's response head is larger than %d KiB\n",
-                    MAX_RESPONSE_HEAD / 1024);
-            return EXIT_NOT_2XX;
-        }
-        error = tls_read(c, buffer + used, sizeof buffer - used, &got);
-        if (error != SSL_ERROR_NONE)
-            return report_tls_failure(c, error, "reading the response");
-        used += got;
-    }
-    if (c->opt->verbose)
-        fprintf(stderr, "* response: %s\n", head->status_line);
+    if (bio != NULL && name != NULL && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0)
+        length = BIO_read(bio, out, (int)size - 1);
+    if (length <= 0)
+        length = snprintf(out, size, "(no name)");
+    out[length] = '\0';
+    BIO_free(bio);
+}
 
-    /* Responses to HEAD, 204 and 304 never have a body, whatever their headers say. */
-    if (strcmp(c->opt->method, "HEAD") == 0 || head->status == 204 || head->status == 304)
-        return EXIT_OK;
-    if (head->transfer_encoding) {
-        fprintf(stderr, "client: the server sent its body with a Transfer-Encoding (such as "
-                        "chunked), which this client does not decode\n");
-        return EXIT_NOT_2XX;
-    }
-    remaining = head->content_length;
-    if (remaining > MAX_RESPONSE_BODY) {
-        fprintf(stderr, "client: the response body (%lld bytes) is larger than the %lld MiB this "
-                        "client accepts\n", remaining, MAX_RESPONSE_BODY / (1024 * 1024));
-        return EXIT_NOT_2XX;
-    }
+static void subject_text(X509 *cert, char *out, size_t size)
+{
+    name_text(cert != NULL ? X509_get_subject_name(cert) : NULL, out, size);
+}
 
-    /* The bytes after the head in the buffer are the start of the body. */
-    got = used - (size_t)head_length;
-    memmove(buffer, buffer + head_length, got);
-    for (;;) {
-        if (remaining >= 0 && (long long)got > remaining)
-            got = (size_t)remaining;  /* anything after the announced length is not ours */
-        if (received + (long long)got > MAX_RESPONSE_BODY) {
-            fprintf(stderr, "client: the response body is larger than the %lld MiB this client "
-                            "accepts\n", MAX_RESPONSE_BODY / (1024 * 1024));
-            return EXIT_NOT_2XX;
+/* Copies n bytes into out, each unprintable one as '?'. A certificate can hold anything. */
+static void append_printable(char *out, size_t size, const unsigned char *text, int n)
+{
+    size_t used = strlen(out);
+    int i;
+
+    for (i = 0; i < n && used + 1 < size; i++)
+        out[used++] = text[i] >= 0x20 && text[i] < 0x7f ? (char)text[i] : '?';
+    out[used] = '\0';
+}
+
+/* An IP entry holds the address in binary: 4 bytes for IPv4, 16 for IPv6. */
+static int ip_entry_text(const ASN1_OCTET_STRING *entry, char *out, size_t size)
+{
+    int length = ASN1_STRING_length(entry);
+
+    return (length == 4 || length == 16)
+           && inet_ntop(length == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(entry), out,
+                        (socklen_t)size) != NULL;
+}
+
+/* The names a certificate is valid for, its subjectAltName: "DNS:localhost, IP:127.0.0.1". */
+static void certificate_names(X509 *cert, char *out, size_t size)
+{
+    GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    int i;
+
+    out[0] = '\0';
+    for (i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+        const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
+        const char *separator = out[0] != '\0' ? ", " : "";
+        char ip[INET6_ADDRSTRLEN];
+
+        if (name->type == GEN_DNS) {
+            append_printable(out, size, (const unsigned char *)separator, (int)strlen(separator));
+            append_printable(out, size, (const unsigned char *)"DNS:", 4);
+            append_printable(out, size, ASN1_STRING_get0_data(name->d.dNSName),
+                             ASN1_STRING_length(name->d.dNSName));
+        } else if (name->type == GEN_IPADD && ip_entry_text(name->d.iPAddress, ip, sizeof ip)) {
+            append_printable(out, size, (const unsigned char *)separator, (int)strlen(separator));
+            append_printable(out, size, (const unsigned char *)"IP:", 3);
+            append_printable(out, size, (const unsigned char *)ip, (int)strlen(ip));
         }
-        if (!write_body(buffer, got))
-            return EXIT_USAGE;
-        received += (long long)got;
-        if (remaining >= 0)
-            remaining -= (long long)got;
-        if (remaining == 0)
-            return EXIT_OK;
-        error = tls_read(c, buffer, sizeof buffer, &got);
-        if (error == SSL_ERROR_NONE)
-            continue;
-        if (remaining < 0 && error == SSL_ERROR_ZERO_RETURN)
-            return EXIT_OK;  /* no length given: the body ends with the connection */
-        if (remaining < 0 && closed_without_close_notify(error)) {
-            fprintf(stderr, "client: the server closed the connection without a TLS close_notify, "
-                            "so the body (%lld bytes so far) may be incomplete\n", received);
-            ERR_clear_error();
-            return EXIT_UNREACHABLE;
-        }
-        if (error == SSL_ERROR_ZERO_RETURN || closed_without_close_notify(error)) {
-            fprintf(stderr, "client: the server closed the connection after %lld of the %lld body "
-                            "bytes it announced\n", received, head->content_length);
-            ERR_clear_error();
-            return EXIT_UNREACHABLE;
-        }
-        return report_tls_failure(c, error, "reading the response");
+    }
+    GENERAL_NAMES_free(names);
+}
+
+/* The chain the server sent, its own certificate first, each with the CA that signed it. */
+static void show_server_chain(SSL *ssl)
+{
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl);
+    char subject[256], issuer[256], names[512];
+    int i;
+
+    for (i = 0; i < sk_X509_num(chain); i++) {
+        X509 *cert = sk_X509_value(chain, i);
+
+        subject_text(cert, subject, sizeof subject);
+        name_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
+        certificate_names(cert, names, sizeof names);
+        fprintf(stderr, "* server certificate %d: subject %s\n*   issuer %s%s%s\n", i, subject,
+                issuer, names[0] != '\0' ? "\n*   names " : "", names);
     }
 }
 
 /* ---------------------------------------------------------------------------------------------
- * main: parse, connect, handshake, ask, answer
+ * main: the command line, the context, one request
  * ------------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
     struct options opt;
     struct connection c;
-    struct response_head head;
     SSL_CTX *ctx;
     int status;
 
@@ -1228,36 +1431,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.opt = &opt;
     c.fd = -1;
-
-    /* Each step gets its own --timeout, so a slow step cannot eat the next one's time. */
-    status = connect_to_server(&opt, now_ms() + opt.timeout_seconds * 1000LL, &c.fd);
-    if (status == EXIT_OK) {
-        c.deadline_ms = now_ms() + opt.timeout_seconds * 1000LL;
-        status = tls_handshake(&c, ctx);
-    }
-    if (status == EXIT_OK) {
-        c.deadline_ms = now_ms() + opt.timeout_seconds * 1000LL;
-        status = send_request(&c);
-    }
-    if (status == EXIT_OK)
-        status = read_response(&c, &head);
-    if (status == EXIT_OK && fflush(stdout) != 0) {
-        fprintf(stderr, "client: cannot write the body to standard output: %s\n", strerror(errno));
-        status = EXIT_USAGE;
-    }
-    if (status == EXIT_OK) {
-        char subject[256];
-
-        subject_text(SSL_get0_peer_certificate(c.ssl), subject, sizeof subject);
-        fprintf(stderr, "client: %s; %s %s; server %s verified by %s\n", head.status_line,
-                SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl), subject, opt.ca_file);
-        if (head.status < 200 || head.status > 299)
-            status = EXIT_NOT_2XX;
-        /* close_notify tells the server we are done. Its result does not matter any more: the
-         * whole answer is in, so a server that has already gone cannot change the outcome. */
-        ERR_clear_error();
-        SSL_shutdown(c.ssl);
-    }
+    status = fetch(&c, ctx);
 
     ERR_clear_error();
     SSL_free(c.ssl);
