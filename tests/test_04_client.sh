@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chapter 04: the client that checks the server's certificate against our CA only, and presents its
 # own certificate when asked. Against chapters 01 to 03, every server fixture of certs/, and
-# stand-in servers that misbehave (silent, not TLS, never answering).
+# stand-in servers that misbehave (silent, not TLS, never answering, answering what the client
+# must refuse: other HTTP versions, two lengths, a cut body, an unasked-for 101, old TLS, alerts).
 # Run alone with `tests/run.sh test_04_client` (after `make`).
 
 # shellcheck source=tests/lib.sh
@@ -189,6 +190,101 @@ test_unknown_path_exits_1_showing_404() {
     use_chapter_01 || return
     client /no-such-page
     assert_run 1 "$(summary 'HTTP/1.1 404 Not Found')"
+}
+
+# --- The response: what the client accepts, and what it refuses (stand-in server, mode canned) --
+
+test_http_1_0_response_is_accepted() {
+    start_stand_in canned || return
+    client /http-1.0
+    assert_run 0 "$(summary 'HTTP/1.0 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_status_line_of_another_http_version_is_refused() {
+    # HTTP/2.0 is binary and HTTP/0.9 has no status line at all: a line that claims either (or a
+    # version that does not exist) cannot be read as HTTP/1.x.
+    start_stand_in canned || return
+    local version
+    for version in 2.0 0.9 1.2; do
+        client "/http-$version"
+        assert_refused 1 "the server's response is not valid HTTP: it is not HTTP/1.0 or HTTP/1.1, the only versions this client speaks" ||
+            return
+    done
+}
+
+test_response_that_is_not_http_is_refused() {
+    start_stand_in canned || return
+    client /not-http
+    assert_refused 1 "the server's response is not valid HTTP: it does not start with HTTP/"
+}
+
+test_two_different_content_lengths_are_refused() {
+    # 5 or 12 bytes? Reading either would let the server smuggle a second answer into the body.
+    start_stand_in canned || return
+    client /two-lengths
+    assert_refused 1 "the server's response is not valid HTTP: it has two different Content-Length headers" ||
+        return
+    client /same-length-twice
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'the same length twice is fine: body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_transfer_encoding_is_refused() {
+    start_stand_in canned || return
+    client /chunked
+    assert_refused 1 'the server sent its body with a Transfer-Encoding (such as chunked), which this client does not decode'
+}
+
+test_body_over_16_mib_is_refused_before_it_is_read() {
+    start_stand_in canned || return
+    client /too-long
+    assert_refused 1 'the response body (16777217 bytes) is larger than the 16 MiB this client accepts'
+}
+
+test_body_without_length_ends_with_close_notify() {
+    start_stand_in canned || return
+    client /no-length
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_body_without_length_cut_without_close_notify_is_refused() {
+    # Without a length, only TLS's close_notify says the body is whole; a TCP close could be an
+    # attacker cutting it short. The bytes that arrived are on stdout, and exit 3 says not to trust them.
+    start_stand_in canned || return
+    client /no-length-no-close-notify
+    assert_run 3 '^client: the server closed the connection without a TLS close_notify, so the body \(12 bytes so far\) may be incomplete$' ||
+        return
+    assertEquals 'stderr is one line' 1 "$(grep -c '' <<<"${RUN_STDERR%$'\n'}")"
+    assertEquals 'what arrived, on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_204_and_304_have_no_body_whatever_their_headers_say() {
+    # The stand-in keeps the connection open after the head: a client that waited for a body
+    # would time out.
+    start_stand_in canned || return
+    client --timeout 3 /204
+    assert_run 0 "$(summary 'HTTP/1.1 204 No Content')" || return
+    assertEquals '204: no body' '' "$RUN_STDOUT"
+    client --timeout 3 /304   # with Content-Length: 12, the size of what did not change
+    assert_run 1 "$(summary 'HTTP/1.1 304 Not Modified')" || return
+    assertEquals '304: no body' '' "$RUN_STDOUT"
+}
+
+test_interim_103_is_skipped_for_the_answer_after_it() {
+    start_stand_in canned || return
+    client /103
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK')" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
+test_unasked_for_101_is_refused_not_skipped() {
+    # The stand-in switches "to h2c", then sends what looks like a 200: a client that skipped the
+    # 101 as interim news would print it as the answer.
+    start_stand_in canned || return
+    client /101
+    assert_refused 1 'the server switched to another protocol (HTTP/1.1 101 Switching Protocols), which this client never asked for'
 }
 
 # --- What --verbose shows -------------------------------------------------------------------------
@@ -433,6 +529,14 @@ test_nothing_listening_exits_3() {
     assert_refused 3 "cannot connect to 127.0.0.1 port $port: Connection refused"
 }
 
+test_host_that_does_not_resolve_exits_3() {
+    # .invalid is reserved (RFC 2606): no such name exists anywhere. The reason is the resolver's.
+    client "https://no-such-host.invalid:$(free_port)/"
+    assert_run 3 '^client: cannot resolve the host name no-such-host\.invalid: .+$' || return
+    assertEquals 'stderr is one line' 1 "$(grep -c '' <<<"${RUN_STDERR%$'\n'}")"
+    assertEquals 'nothing on stdout' '' "$RUN_STDOUT"
+}
+
 test_connect_that_is_never_answered_times_out_with_exit_3() {
     start_stand_in full || return
     client --timeout 1 "https://127.0.0.1:$SERVER_PORT/"
@@ -464,6 +568,28 @@ test_server_sending_garbage_is_a_tls_failure() {
     client /
     assert_run 4 '^client: TLS handshake failed: .+' || return
     assertEquals 'nothing on stdout' '' "$RUN_STDOUT"
+}
+
+# --- Handshakes the server ends: exit 4, saying why ------------------------------------------------
+
+test_server_with_only_tls11_has_no_version_in_common() {
+    # The server answers our ClientHello (TLS 1.2 and 1.3) with a protocol_version alert.
+    start_stand_in tls11 || return
+    client /
+    assert_refused 4 'TLS handshake failed: the server and this client have no TLS version in common (this client needs TLS 1.2 or later)'
+}
+
+test_server_choosing_tls11_has_no_version_in_common() {
+    # The server picks TLS 1.1 in its ServerHello: this time our own OpenSSL refuses it.
+    start_stand_in hello-tls11 || return
+    client /
+    assert_refused 4 'TLS handshake failed: the server and this client have no TLS version in common (this client needs TLS 1.2 or later)'
+}
+
+test_server_ending_the_handshake_with_an_alert_is_named() {
+    start_stand_in alert || return
+    client /
+    assert_refused 4 "TLS handshake failed: the server ended it with the alert 'unrecognized name'"
 }
 
 # shellcheck source=/dev/null
