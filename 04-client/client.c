@@ -772,8 +772,10 @@ static void report_verification_failure(struct connection *c, long result)
     if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
         char names[512] = "";
 
-        /* Without NEVER_CHECK_SUBJECT, X509_check_host() falls back to the CN the old way. */
-        if (server != NULL && X509_check_host(server, url->host, 0, 0, NULL) == 1) {
+        /* Without NEVER_CHECK_SUBJECT, X509_check_host() falls back to the CN the old way (and
+         * keeping NO_PARTIAL_WILDCARDS, a partial wildcard is not mistaken for a CN match). */
+        if (server != NULL && X509_check_host(server, url->host, 0,
+                                              X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1) {
             fprintf(stderr, "client: server name mismatch: the name %s appears only in the "
                             "certificate's subject CN, which is not accepted; the server needs a "
                             "subjectAltName\n", url->host);

@@ -403,6 +403,48 @@ localhost 0
 127.0.0.1 0')"
 }
 
+# make_wildcard_server NAME SAN: a server certificate $CERTS/NAME.crt (and .key) from our CA, for
+# the subjectAltName SAN (e.g. DNS:*.example.test).
+make_wildcard_server() {
+    [[ -f $CERTS/$1.crt ]] && return
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$CERTS/$1.key" \
+        -subj "/CN=$1" -addext "subjectAltName=$2" -addext 'extendedKeyUsage=serverAuth' \
+        -out "$CERTS/$1.csr" 2>/dev/null &&
+        openssl x509 -req -in "$CERTS/$1.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
+            -set_serial "0x$(openssl rand -hex 8)" -days 2 -copy_extensions copyall \
+            -out "$CERTS/$1.crt" 2>/dev/null
+}
+
+# client_resolving NAME [ARGS...] URL: the client, with NAME resolving to 127.0.0.1. Only
+# localhost does so on every machine, so this runs the client in a user and mount namespace
+# where a hosts file of our own is mounted over /etc/hosts. Returns 2 when that is not possible
+# here (no unprivileged user namespaces).
+client_resolving() {
+    local name=$1 hosts=$SHUNIT_TMPDIR/hosts
+    shift
+    printf '127.0.0.1 %s\n' "$name" >"$hosts"
+    unshare --user --map-root-user --mount sh -c "mount --bind '$hosts' /etc/hosts" 2>/dev/null || return 2
+    local args=("$@")
+    if [[ ${args[-1]} == /* ]]; then args[-1]=https://$name:$SERVER_PORT${args[-1]}; fi
+    run_program "$(command -v unshare)" --user --map-root-user --mount sh -c \
+        'mount --bind "$0" /etc/hosts && exec "$@"' "$hosts" "$CLIENT" --ca "$CERTS/ca.crt" "${args[@]}"
+}
+
+test_partial_wildcard_is_refused_and_a_whole_label_one_accepted() {
+    # "w*.example.test" would match www.example.test under OpenSSL's default rules.
+    make_wildcard_server partial-wildcard-server 'DNS:w*.example.test' &&
+        make_wildcard_server wildcard-server 'DNS:*.example.test' || return
+    use_chapter_01_with partial-wildcard-server || return
+    client_resolving www.example.test /
+    if [[ $? == 2 ]]; then skip_test 'no unprivileged user namespaces (unshare) to resolve www.example.test'; return; fi
+    assert_refused 4 'server name mismatch: www.example.test is not in the certificate (it names DNS:w*.example.test)' ||
+        return
+    use_chapter_01_with wildcard-server || return
+    client_resolving www.example.test /
+    assert_run 0 "$(summary 'HTTP/1.1 200 OK' CN=wildcard-server)" || return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT"
+}
+
 # --- Whom the client trusts: --ca only -------------------------------------------------------------
 
 test_wrong_ca_refuses_our_own_server() {
