@@ -387,6 +387,13 @@ localhost 4 server name mismatch: the name localhost appears only in the certifi
 127.0.0.1 4 server name mismatch: 127.0.0.1 is not in the certificate")"
 }
 
+test_client_certificate_posing_as_a_server_is_refused() {
+    # client.crt is from our CA, but its extendedKeyUsage is clientAuth only: not a server's.
+    use_chapter_01_with client || return
+    assertEquals '' "$(check_urls '
+localhost 4 server certificate verification failed: unsuitable certificate purpose (CN=client)')"
+}
+
 test_ecdsa_server_certificate_is_accepted_by_name_and_by_ip() {
     use_chapter_01_with ecdsa-server || return
     assertEquals '' "$(check_urls '
@@ -632,6 +639,40 @@ test_server_ending_the_handshake_with_an_alert_is_named() {
     start_stand_in alert || return
     client /
     assert_refused 4 "TLS handshake failed: the server ended it with the alert 'unrecognized name'"
+}
+
+test_server_asking_to_renegotiate_is_refused() {
+    # TLS 1.2 only (TLS 1.3 has no renegotiation). openssl s_server starts a new handshake when it
+    # reads the command `r` on its standard input, here a named pipe: we send it once our request
+    # has arrived, then an answer. The client refuses with a no_renegotiation alert, and s_server
+    # ends the connection with a handshake_failure alert.
+    local port fifo=$SHUNIT_TMPDIR/s_server.stdin out=$SHUNIT_TMPDIR/reneg.out err=$SHUNIT_TMPDIR/reneg.err
+    local pid status=0
+    rm -f "$fifo" && mkfifo "$fifo" || return
+    exec 7<>"$fifo"
+    port=$(free_port)
+    # shellcheck disable=SC2016  # for the inner sh
+    if ! start_peer "$port" sh -c 'exec openssl s_server -accept "127.0.0.1:$1" -cert "$2" -key "$3" -tls1_2 <"$0"' \
+        "$fifo" "$port" "$CERTS/server.crt" "$CERTS/server.key"; then
+        exec 7>&-
+        return
+    fi
+    local SERVER_LOG=$PEER_LOG LOG_MARK=0
+    "$CLIENT" --ca "$CERTS/ca.crt" --timeout 5 "https://localhost:$port/" >"$out" 2>"$err" &
+    pid=$!
+    LIB_BG_PIDS+=("$pid")
+    if wait_for_log '^GET / HTTP/1\.1'; then
+        echo r >&7
+        wait_for_log '^SSL_do_handshake' &&
+            printf 'HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nHello World!' >&7
+    fi
+    wait "$pid" || status=$?
+    exec 7>&-
+    assertEquals "exit status (stderr: $(cat "$err"))" 4 "$status" || return
+    assertEquals 'stderr' "client: TLS handshake failed: the server ended it with the alert 'handshake failure'" "$(cat "$err")" ||
+        return
+    assertEquals 'nothing on stdout' '' "$(cat "$out")"
+    assert_log 'no renegotiation' 'the server log'
 }
 
 # shellcheck source=/dev/null
