@@ -8,8 +8,8 @@
  *
  * The input is the decrypted byte stream from the server. The harness runs the head-reading loop of
  * read_response() on it: the bytes arrive in pieces into a buffer of MAX_RESPONSE_HEAD bytes, and
- * parse_response_head() runs on all that has arrived after each piece; a 1xx head is dropped and
- * the next one read; the loop ends with a final head, an invalid one, a full buffer, or the end of
+ * parse_response_head() runs on all that has arrived after each piece; a 1xx head other than 101
+ * is dropped and the next one read; the loop ends with a final head, an invalid one, a full buffer, or the end of
  * the stream. Only the TLS reads are left out. The first piece is 1 to 64 bytes long, chosen by
  * the input's length (so heads split anywhere are tried without a prefix byte in the corpus), and
  * each piece is twice as long as the one before, as a real server's TLS records soon are.
@@ -64,8 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             REQUIRE(strlen(head.status_line) < sizeof head.status_line);
             for (p = head.status_line; *p != '\0'; p++)
                 REQUIRE((*p >= 0x20 && *p < 0x7f) || *p == '\t');
-            if (head.status >= 200)
-                return 0;
+            if (head.status >= 200 || head.status == 101)
+                return 0;  /* the answer, or a 101 the client refuses */
             used -= (size_t)head_length;
             memmove(buffer, buffer + head_length, used);
             continue;
