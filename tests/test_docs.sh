@@ -319,6 +319,10 @@ scratch_build() {
         prelude='#define SSL_CTX_set_session_id_context(ctx, id, length) 1
 #undef SSL_OP_NO_TICKET
 #define SSL_OP_NO_TICKET 0' ;;
+    03-without-set-purpose)
+        # Chapter 03 without SSL_CTX_set_purpose(): libssl's default purpose check still runs.
+        chapter=03-custom-ca-validation
+        prelude='#define SSL_CTX_set_purpose(ctx, purpose) 1' ;;
     01-without-no-renegotiation)
         # Chapter 01 without SSL_OP_NO_RENEGOTIATION: OpenSSL 3's own default for renegotiation.
         chapter=01-tls-server
@@ -406,10 +410,42 @@ test_every_relative_link_resolves() {
     assertEquals "links" '' "$missing"
 }
 
+# --- Figures the READMEs quote that vary from machine to machine ------------------------------------
+
+# certificate_request_figures: prints "BYTES NAMES" for the CertificateRequest of the current server
+# (its handshake length from `s_client -msg`, and the number of CA names s_client lists).
+certificate_request_figures() {
+    local out hex names
+    out=$(timeout 15 openssl s_client -connect "localhost:$SERVER_PORT" -CAfile "$CERTS/ca.crt" -msg \
+          </dev/null 2>/dev/null)
+    hex=$(sed -n 's/.*Handshake \[length \([0-9a-f]*\)\], CertificateRequest$/\1/p' <<<"$out" | head -n 1)
+    names=$(sed -n '/^Acceptable client certificate CA names/,/^Requested/p' <<<"$out" | grep -c ' = ')
+    echo "$((16#${hex:-0})) $names"
+}
+
+# 03 README, "The English article's pitfall": with the system's CAs in --ca, the CertificateRequest
+# names every certificate of the file, and is over 100 times the size of the one naming our CA only.
+test_03_readme_certificate_request_names_every_ca_of_the_machine_trust_file() {
+    local system=/etc/ssl/certs/ca-certificates.crt bundle small large count
+    [[ -r $system ]] || { skip_test "no $system on this system"; return; }
+    bundle=$CERTS/machine-trust-test.crt
+    cat "$system" "$CERTS/ca.crt" "$CERTS/other-ca.crt" >"$bundle"
+    count=$(grep -c 'BEGIN CERTIFICATE' "$bundle")
+    start_server "$(program_path 03-custom-ca-validation/server)" || return
+    read -r -a small <<<"$(certificate_request_figures)"
+    start_server "$(program_path 03-custom-ca-validation/server)" --ca "$bundle" || return
+    read -r -a large <<<"$(certificate_request_figures)"
+    assertEquals "CA names with our CA only (bytes: ${small[0]})" 1 "${small[1]}"
+    assertEquals "CA names with the machine's CAs (bytes: ${large[0]})" "$count" "${large[1]}"
+    assertTrue "the CertificateRequest grows from ${small[0]} to ${large[0]} bytes, not over 100 times" \
+        "((${small[0]} > 0 && ${large[0]} > 100 * ${small[0]}))"
+}
+
 # --- One test per marked block ---------------------------------------------------------------------
 
 DOCS_TESTS=(test_every_transcript_is_marked test_every_make_target_mentioned_exists
-            test_every_script_mentioned_exists test_every_relative_link_resolves)
+            test_every_script_mentioned_exists test_every_relative_link_resolves
+            test_03_readme_certificate_request_names_every_ca_of_the_machine_trust_file)
 while IFS=$'\t' read -r _readme _index _server _args; do
     [[ -n $_readme ]] || continue
     _name=${_readme%.md}
