@@ -5,7 +5,11 @@
 #     ssl module, with no client certificate, ours, and one from another CA.
 #   - The 04 client against chapters 01, 02, 03, against `openssl s_server -Verify` and against
 #     nginx with `ssl_verify_client on` (the production-style peer).
-# A peer that is not installed is skipped with a message, never passed.
+#   - The programs of tests/interop/ (Python requests, Go, Node.js, Java) against chapter 03, each
+#     outcome compared with README.md's interop table; the 04 client against the Go, Node.js and
+#     Java servers.
+# A peer that is not installed is skipped with a message, never passed; under REQUIRE_PEERS=1
+# (set by .ci/run, which installs them all) it is a failure.
 # Run alone with `tests/run.sh test_interop` (after `make`).
 
 # shellcheck source=tests/lib.sh
@@ -225,7 +229,10 @@ go       ours  0 HTTP/1.1 200 OK
 go       other 4 TLS handshake failed: the server refused our client certificate 'OTHER CERT' (alert: bad certificate)
 node     none  4 $HINT
 node     ours  0 HTTP/1.1 200 OK
-node     other 3 reading the response failed: the server closed the connection || 3 reading the response failed: the connection broke (Connection reset by peer) || 4 TLS handshake failed: the server closed the connection"
+node     other 3 reading the response failed: the server closed the connection || 3 reading the response failed: the connection broke (Connection reset by peer) || 4 TLS handshake failed: the server closed the connection
+java     none  4 TLS handshake failed: the server requires a client certificate and closed the connection; pass --cert and --key
+java     ours  0 HTTP/1.1 200 OK
+java     other 3 reading the response failed: the server closed the connection || 4 TLS handshake failed: the server closed the connection"
 declare -A CLIENT_WANTS
 wanted_outcomes CLIENT_WANTS "$CLIENT_EXPECTED"
 
@@ -394,14 +401,14 @@ build_go() {
     GO_CLIENT=$LIB_TMP/go-client GO_SERVER=$LIB_TMP/go-server
 }
 
-# build_java: compiles tests/interop/Client.java into the scratch directory, once per run
-# (`java tests/interop/Client.java` works too, but compiles again at every start).
+# build_java: compiles tests/interop/Client.java and Server.java into the scratch directory, once
+# per run (`java tests/interop/Client.java` works too, but compiles again at every start).
 build_java() {
     [[ -z ${JAVA_CLASSES:-} ]] || return 0
     local log
     _lib_scratch javac.log; log=$LIB_SCRATCH
-    if ! timeout 300 javac -d "$LIB_TMP/java" "$INTEROP/Client.java" >"$log" 2>&1; then
-        fail "javac tests/interop/Client.java failed: $(cat "$log")"
+    if ! timeout 300 javac -d "$LIB_TMP/java" "$INTEROP/Client.java" "$INTEROP/Server.java" >"$log" 2>&1; then
+        fail "javac tests/interop/Client.java Server.java failed: $(cat "$log")"
         return 1
     fi
     JAVA_CLASSES=$LIB_TMP/java
@@ -518,7 +525,7 @@ test_a_wrong_p12_password_is_refused_before_connecting() {
     assert_run 1 'keystore password was incorrect'
 }
 
-# The 04 client against the Go and Node.js servers (CLIENT_EXPECTED holds their rows).
+# The 04 client against the Go, Node.js and Java servers (CLIENT_EXPECTED holds their rows).
 start_go_server() {
     fixtures "$1"
     SERVER_PORT=$(free_port)
@@ -531,8 +538,15 @@ start_node_server() {
     start_peer "$SERVER_PORT" node "$INTEROP/server.js" "$SERVER_PORT" "$CERTS/$SERVER_CERT.crt" \
         "$CERTS/$SERVER_CERT.key" "$CERTS/ca.crt"
 }
+start_java_server() {
+    fixtures "$1"
+    SERVER_PORT=$(free_port)
+    start_peer "$SERVER_PORT" java -cp "$JAVA_CLASSES" Server "$SERVER_PORT" "$CERTS/$SERVER_CERT.crt" \
+        "$CERTS/$SERVER_CERT.key" "$CERTS/ca.crt"
+}
 test_04_client_against_go_server() { need_go || return 0; build_go || return; check_client go start_go_server; }
 test_04_client_against_node_server() { need_node || return 0; check_client node start_node_server; }
+test_04_client_against_java_server() { need_java || return 0; build_java || return; check_client java start_java_server; }
 
 # shellcheck source=/dev/null
 . "$SHUNIT2"
