@@ -87,6 +87,7 @@ browser_get() {
     _lib_slurp BROWSER_DOM "$out"
     BROWSER_TEXT=$(sed -n 's|.*<pre[^>]*>\(.*\)</pre>.*|\1|p' "$out" | sed 's/&quot;/"/g; s/&amp;/\&/g')
     BROWSER_ERROR=$(grep -o 'Page load failed: .*' "$out.err" | head -n 1)
+    # shellcheck disable=SC2153  # _lib_slurp set BROWSER_DOM
     BROWSER_DETAIL="exit $BROWSER_EXIT, ${BROWSER_ERROR:-no load error}, page '$BROWSER_DOM'"
 }
 
