@@ -184,5 +184,15 @@ test_chromium_screenshot_of_hello_world() {
     assert_log '^127\.0\.0\.1:[0-9]+ TLSv1\.3 [A-Z0-9_]+ "GET / HTTP/1\.1" 200$' "chapter 03's log for the screenshot"
 }
 
+# The copy in docs/ that README.md shows (copied by hand from the test's, see README.md) must be a
+# picture of the page, not a blank one.
+test_committed_screenshot_shows_the_page() {
+    local committed=$ROOT/docs/browser-hello-world.png width height ink
+    read -r width height ink < <(png_ink "$committed")
+    assertEquals "size of $committed" '480x120' "${width}x$height"
+    assertNotEquals "ink in $committed (0: a blank page)" 0 "${ink:-0}"
+    assertTrue "$committed is under 50 KB" "[[ $(wc -c <"$committed") -lt 51200 ]]"
+}
+
 # shellcheck source=/dev/null
 . "$SHUNIT2"
