@@ -521,5 +521,33 @@ issue_leaf other-ca-server   other-ca serverAuth "san=$server_names"
 issue_leaf cn-only-server    ca       serverAuth cn=localhost
 issue_leaf ecdsa-server      ca       serverAuth "san=$server_names" key=ec   # accepted
 
+# --- PKCS#12: the key, the certificate and our CA in one file, for browsers and other stacks -------
+# Browsers, Java's KeyStore, .NET's X509Certificate2, Node's `pfx` and the macOS Keychain import a
+# client identity as one password-protected PKCS#12 file (.p12, also called .pfx), not as PEM files.
+P12_PASSWORD=mtls-by-example   # a test password, printed below; never use it for a real key
+
+# export_pkcs12 NAME FILE [legacy]: FILE holds NAME.key, NAME.crt and the issuer's certificate
+# (its chain), protected by P12_PASSWORD. Made again when missing or when NAME is new in this run.
+export_pkcs12() {
+  local name=$1 file=$2 issuer=$3 legacy=${4:-} why
+  if ((force == 0)) && [[ -f $file ]] && ! made_now "$name" >/dev/null; then
+    echo "kept $file"
+    return 0
+  fi
+  printf '\n== %s\n' "$file"
+  if [[ -n $legacy ]]; then
+    why="the same with -legacy: RC2/3DES encryption and a SHA-1 MAC, for macOS Keychain, older Windows and older Java"
+  else
+    why="$name's key, certificate and $issuer.crt in one file; OpenSSL 3's default: AES-256 encryption, a SHA-256 MAC"
+  fi
+  run_keygen "$why" \
+    openssl pkcs12 -export -inkey "$name.key" -in "$name.crt" -certfile "$issuer.crt" -name "$name" \
+      ${legacy:+-legacy} -passout "pass:$P12_PASSWORD" -out "$file"
+}
+export_pkcs12 client       client.p12        ca
+export_pkcs12 client       client-legacy.p12 ca legacy
+export_pkcs12 other-client other-client.p12  other-ca
+echo "The .p12 files' password is: $P12_PASSWORD"
+
 echo
-echo "Done: the keys, certificates and ca.crl are in $PWD (certs/README.md says what each is for)."
+echo "Done: the keys, certificates, .p12 files and ca.crl are in $PWD (certs/README.md says what each is for)."
