@@ -11,7 +11,7 @@
  * Try:    curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:5001/
  *
  * How to read it: Part 1 is the TLS lesson, Part 2 the plumbing (the same in every chapter).
- * TLS in 16 calls, in the order they run:
+ * TLS in 24 calls, in the order they run:
  *   at start-up, create_server_context():
  *     SSL_CTX_new(TLS_server_method())    a context: the settings every connection shares
  *     SSL_CTX_set_min_proto_version()     TLS 1.2 or newer
@@ -22,10 +22,14 @@
  *   require_client_certificate():
  *     SSL_CTX_set_verify()                ask every client for a certificate, and require one
  *     SSL_CTX_set_session_id_context()    which server's policy a resumed session was made under
+ *     SSL_CTX_set_keylog_callback()       only when SSLKEYLOGFILE is set, for Wireshark
+ *     SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_options(),
+ *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size()   speed (tune_for_speed, Part 2)
  *   for each connection, serve_connection():
  *     SSL_new(), SSL_set_fd()             a TLS connection on the accepted socket
  *     SSL_accept()                        the handshake (tls_handshake)
  *     SSL_read_ex()                       the request (read_request_head)
+ *     SSL_get0_peer_certificate()         the client's certificate, for /whoami (Part 2)
  *     SSL_write_ex()                      the answer (tls_write_all)
  *     SSL_get_error()                     why a call returned early (wait_for_network)
  *     SSL_shutdown()                      close_notify: "the answer is complete"
@@ -103,6 +107,8 @@ static int tls_write_all(struct connection *c, const char *data, size_t length);
 static int wait_for_network(struct connection *c, int ret);
 static const char *describe_tls_error(unsigned long error);
 /* Part 2, the plumbing that Part 1 calls. */
+static int file_is_readable(const char *path, const char *what, const char *default_path);
+static void append_to_key_log(const SSL *ssl, const char *line);
 static void tune_for_speed(SSL_CTX *ctx);
 static long long now_ms(void);
 static void describe_peer(const struct sockaddr_storage *address, char *out, size_t size);
@@ -160,23 +166,6 @@ static int set_tls_file(struct tls_files *files, const char *flag, const char *v
  * ------------------------------------------------------------------------------------------- */
 
 /*
- * OpenSSL's own messages ("no such file", "no start line") do not say which of our files was at
- * fault, so we open each file ourselves first and name it when it cannot be read.
- */
-static int file_is_readable(const char *path, const char *what, const char *default_path)
-{
-    FILE *f = fopen(path, "r");
-
-    if (f == NULL) {
-        fprintf(stderr, "server: cannot read the %s '%s': %s%s\n", what, path, strerror(errno),
-                strcmp(path, default_path) == 0 ? " (run 'make certs' to create it)" : "");
-        return 0;
-    }
-    fclose(f);
-    return 1;
-}
-
-/*
  * The server's identity is a certificate (public: our name, our public key, and a CA's signature
  * over both) and the matching private key (secret: it proves we own that certificate, by signing
  * the handshake). The certificate file is read as a chain: our certificate first, then any
@@ -207,24 +196,6 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
         return 0;
     }
     return 1;
-}
-
-/*
- * SSLKEYLOGFILE is the convention curl and browsers share for debugging: each session's secrets
- * are appended to that file, so Wireshark can decrypt a capture. Anyone holding the file can read
- * the traffic, so it is off unless the variable is set, we warn at start-up when it is, and a
- * file we create is readable by its owner only.
- */
-static void append_to_key_log(const SSL *ssl, const char *line)
-{
-    const char *path = getenv("SSLKEYLOGFILE");
-    int fd = path != NULL ? open(path, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
-
-    (void)ssl;
-    if (fd >= 0) {
-        dprintf(fd, "%s\n", line);
-        close(fd);
-    }
 }
 
 /*
@@ -628,6 +599,23 @@ static int parse_command_line(int argc, char **argv, struct options *opt)
             return 0;
         }
     }
+    return 1;
+}
+
+/*
+ * OpenSSL's own messages ("no such file", "no start line") do not say which of our files was at
+ * fault, so we open each file ourselves first and name it when it cannot be read.
+ */
+static int file_is_readable(const char *path, const char *what, const char *default_path)
+{
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL) {
+        fprintf(stderr, "server: cannot read the %s '%s': %s%s\n", what, path, strerror(errno),
+                strcmp(path, default_path) == 0 ? " (run 'make certs' to create it)" : "");
+        return 0;
+    }
+    fclose(f);
     return 1;
 }
 
@@ -1108,6 +1096,28 @@ static void describe_peer(const struct sockaddr_storage *address, char *out, siz
 
         inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);
         snprintf(out, size, "%s:%d", host, ntohs(in4->sin_port));
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Debugging: the key log
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * SSLKEYLOGFILE is the convention curl and browsers share for debugging: each session's secrets
+ * are appended to that file, so Wireshark can decrypt a capture. Anyone holding the file can read
+ * the traffic, so it is off unless the variable is set, we warn at start-up when it is, and a
+ * file we create is readable by its owner only.
+ */
+static void append_to_key_log(const SSL *ssl, const char *line)
+{
+    const char *path = getenv("SSLKEYLOGFILE");
+    int fd = path != NULL ? open(path, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+
+    (void)ssl;
+    if (fd >= 0) {
+        dprintf(fd, "%s\n", line);
+        close(fd);
     }
 }
 
