@@ -645,7 +645,7 @@ static int open_listening_socket(const char *bind_address, int *port)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Deadlines and the stop signal
+ * Deadlines: a clock that only moves forward, for each connection's deadline
  * ------------------------------------------------------------------------------------------- */
 
 static long long now_ms(void)
@@ -654,6 +654,29 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Stop signal: SIGINT and SIGTERM, collected by main, passed on to the workers by a pipe
+ * ------------------------------------------------------------------------------------------- */
+
+/* SIGINT and SIGTERM are blocked in every thread and collected by main with sigwait(), so
+ * stopping is ordinary code rather than a signal handler. Call before starting any thread:
+ * threads inherit the mask. */
+static void block_stop_signals(sigset_t *stop_signals)
+{
+    sigemptyset(stop_signals);
+    sigaddset(stop_signals, SIGINT);
+    sigaddset(stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
+}
+
+static void wait_for_stop_signal(const sigset_t *stop_signals)
+{
+    int signal_number;
+
+    sigwait(stop_signals, &signal_number);
+    printf("Stopping: %s received\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
 static int stop_requested(void)
@@ -667,8 +690,8 @@ static int stop_requested(void)
  * Accept loop: a fixed pool of workers, each taking the next connection off the shared socket
  * ------------------------------------------------------------------------------------------- */
 
-/* Each worker's stack. A connection needs about 20 KiB of it (the request and response buffers);
- * the default 8 MiB per thread would reserve 1 GiB of address space for 128 workers. */
+/* Each worker's stack: ample for our buffers (about 15 KiB per connection) and OpenSSL's calls,
+ * where the default 8 MiB per thread would reserve 1 GiB of address space for 128 workers. */
 #define WORKER_STACK_SIZE       (512 * 1024)
 
 /*
@@ -698,6 +721,34 @@ static void *worker(void *listen_fd)
         serve_connection(client, &peer_address);
         close(client);
     }
+}
+
+
+/* Starts up to count workers; returns how many started. */
+static int start_workers(pthread_t *workers, int count, int *listen_fd)
+{
+    pthread_attr_t attr;
+    int started = 0;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
+    while (started < count && pthread_create(&workers[started], &attr, worker, listen_fd) == 0)
+        started++;
+    pthread_attr_destroy(&attr);
+    return started;
+}
+
+/* Wakes every worker and waits for each to finish: those waiting on a client see the stop pipe,
+ * and shutting the listening socket down makes accept() return in those waiting for a new one. */
+static void stop_workers(pthread_t *workers, int started, int listen_fd)
+{
+    int i;
+
+    if (write(stop_pipe[1], "x", 1) != 1)
+        perror("server: cannot signal the workers to stop");
+    shutdown(listen_fd, SHUT_RDWR);
+    for (i = 0; i < started; i++)
+        pthread_join(workers[i], NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1118,9 +1169,8 @@ int main(int argc, char **argv)
 {
     struct options opt = { DEFAULT_PORT, DEFAULT_BIND, DEFAULT_MAX_CONNECTIONS, TLS_FILES_DEFAULTS };
     pthread_t *workers;
-    pthread_attr_t attr;
     sigset_t stop_signals;
-    int listen_fd, signal_number, started = 0, i;
+    int listen_fd, started;
 
     if (!parse_command_line(argc, argv, &opt)) {
         usage(stderr);
@@ -1145,37 +1195,16 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* SIGINT and SIGTERM are blocked in every thread and collected by main with sigwait(), so
-     * stopping is ordinary code rather than a signal handler. Workers inherit the mask. */
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, WORKER_STACK_SIZE);
-    for (i = 0; i < opt.max_connections; i++) {
-        if (pthread_create(&workers[i], &attr, worker, &listen_fd) != 0)
-            break;
-        started++;
-    }
-    pthread_attr_destroy(&attr);
-
+    block_stop_signals(&stop_signals);
+    started = start_workers(workers, opt.max_connections, &listen_fd);
     if (started == opt.max_connections) {
         printf("Listening on https://localhost:%d\n", opt.port);
-        sigwait(&stop_signals, &signal_number);
-        printf("Stopping: %s received\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+        wait_for_stop_signal(&stop_signals);
     } else {
         fprintf(stderr, "server: could start only %d of %d workers; lower --max-connections\n",
                 started, opt.max_connections);
     }
-
-    /* Wake every worker: those waiting on a client see the stop pipe, and shutting the listening
-     * socket down makes accept() return in those waiting for a new connection. */
-    if (write(stop_pipe[1], "x", 1) != 1)
-        perror("server: cannot signal the workers to stop");
-    shutdown(listen_fd, SHUT_RDWR);
-    for (i = 0; i < started; i++)
-        pthread_join(workers[i], NULL);
+    stop_workers(workers, started, listen_fd);
 
     free(workers);
     close(listen_fd);
