@@ -15,12 +15,12 @@
  *     SSL_CTX_new(TLS_server_method())    a context: the settings every connection shares
  *     SSL_CTX_set_min_proto_version()     TLS 1.2 or newer
  *     SSL_CTX_set_options()               no renegotiation
- *     SSL_CTX_use_certificate_chain_file() our certificate, and the CA certificates above it
- *     SSL_CTX_use_PrivateKey_file()       the key that proves the certificate is ours
- *     SSL_CTX_check_private_key()         that the two belong together
  *     SSL_CTX_set_keylog_callback()       only when SSLKEYLOGFILE is set, for Wireshark
  *     SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_options(),
  *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size()   speed (tune_for_speed, Part 2)
+ *     SSL_CTX_use_certificate_chain_file() our certificate, and the CA certificates above it
+ *     SSL_CTX_use_PrivateKey_file()       the key that proves the certificate is ours
+ *     SSL_CTX_check_private_key()         that the two belong together
  *   for each connection, serve_connection():
  *     SSL_new(), SSL_set_fd()             a TLS connection on the accepted socket
  *     SSL_accept()                        the handshake (tls_handshake)
@@ -115,7 +115,6 @@ static void route(const struct request *request, struct connection *c, struct re
 static int send_response(struct connection *c, const struct request *request,
                          const struct response *response);
 static void printable_request_line(const char *head, size_t length, char *out, size_t size);
-static void name_to_text(const X509_NAME *name, char *out, size_t size);
 
 /* =============================================================================================
  * =============================================================================================
@@ -214,8 +213,6 @@ static SSL_CTX *create_server_context(const struct tls_files *files)
      * client starts (unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set); this option also stops the
      * server from ever starting one. TLS 1.3 has no renegotiation at all. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    if (!load_server_identity(ctx, files->cert_file, files->key_file))
-        goto fail;
     if (getenv("SSLKEYLOGFILE") != NULL) {
         fprintf(stderr, "server: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n",
                 getenv("SSLKEYLOGFILE"));
@@ -223,6 +220,8 @@ static SSL_CTX *create_server_context(const struct tls_files *files)
     }
     /* Speed, with no new TLS idea: read-ahead, the exact chain, the session cache (Part 2). */
     tune_for_speed(ctx);
+    if (!load_server_identity(ctx, files->cert_file, files->key_file))
+        goto fail;
     return ctx;
 
 fail:
