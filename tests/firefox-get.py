@@ -2,7 +2,8 @@
 # profile folder PROFILE, prints the text of the page, and asks Firefox to quit (tests/test_browser.sh
 # starts Firefox and calls this). When Firefox shows an error page instead, it prints
 # `Page load failed: CODE` on stderr, CODE being the code that error page shows (such as
-# SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT), and exits 1. Exit 2: no answer from Firefox in time.
+# SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT), and exits 1. Exit 2: neither (Firefox did not answer
+# in time, or the page did not finish loading within 20 s).
 #
 # Marionette is Firefox's own remote-control protocol (geckodriver translates WebDriver into it):
 # JSON messages over TCP, each sent as `LENGTH:JSON`. A command is [0, ID, NAME, PARAMETERS], its

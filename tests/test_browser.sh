@@ -39,7 +39,7 @@ oneTimeTearDown() { stop_shared_servers; }
 # caller returns.
 need_browser() {
     local tool package browser=chromium:chromium
-    [[ $1 != firefox ]] || browser=$FIREFOX:firefox-esr
+    [[ $1 != firefox ]] || browser="$FIREFOX:firefox-esr, or set FIREFOX to another Firefox"
     for tool in "$browser" certutil:libnss3-tools pk12util:libnss3-tools; do
         package=${tool#*:} tool=${tool%%:*}
         command -v "$tool" >/dev/null 2>&1 && continue
