@@ -351,8 +351,8 @@ test_04_client_against_nginx() { need_peer nginx nginx-light || return 0; check_
 INTEROP=$ROOT/tests/interop
 P12_PASSWORD=mtls-by-example   # scripts/gen-certs.sh's password for the .p12 files
 
-# The README table's rows, and the client each stands for here (Chromium's row is checked by
-# tests/test_browser.sh).
+# The README table's rows, and the client each stands for here (the rows of the browsers are
+# checked by tests/test_browser.sh).
 TABLE_ROWS='
 curl                           curl
 openssl s_client               s_client
@@ -363,7 +363,8 @@ Go net/http                    go
 Node.js https (key, cert, ca)  node
 Node.js https (pfx)            node-pfx
 Java HttpClient (PKCS12)       java
-Chromium (headless)            browser'
+Chromium (headless)            browser
+Firefox (headless)             browser'
 
 # need_go, need_node, need_java, need_requests: true when the toolchain is there; otherwise the
 # test is skipped (failed under REQUIRE_PEERS=1) and the caller returns.
