@@ -23,12 +23,9 @@ oneTimeSetUp() {
 }
 oneTimeTearDown() { stop_shared_servers; }
 
-# need_peer COMMAND PACKAGE: true when COMMAND is installed; otherwise marks the test skipped,
-# saying what to install (the caller then returns).
+# need_peer COMMAND PACKAGE: require_peer (tests/lib.sh), saying what to install.
 need_peer() {
-    command -v "$1" >/dev/null 2>&1 && return 0
-    skip_test "$1 is not installed (Debian/Ubuntu package: $2); skipping this interop test"
-    return 1
+    require_peer "$1" "this interop test (Debian/Ubuntu package: $2)"
 }
 
 # fixtures KEY [IDENTITY]: the certificates of a case. For KEY rsa or ecdsa, sets SERVER_CERT (the
