@@ -257,7 +257,7 @@ start_server() {
     for _ in 1 2 3; do
         local run_args=("${args[@]}")
         has_flag --port "$@" || run_args+=(--port "$(free_port)")
-        _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH
+        _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH; : >"$SERVER_LOG"
         SERVER_PORT='' LOG_MARK=0
         # A subshell that execs keeps SIGINT at its default (bash ignores it for `cmd &`).
         (cd "$ROOT" && exec "$program" "${run_args[@]}") >"$SERVER_LOG" 2>&1 </dev/null &
@@ -296,6 +296,15 @@ stop_server() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null
+}
+
+# assert_stops_with_status_0 [-SIGNAL]: stops the current server with SIGTERM (or SIGNAL) and
+# asserts that it exited by itself with status 0, saying which signal stopped it.
+assert_stops_with_status_0() {
+    local signal=${1:--TERM} status=0
+    stop_server "$signal" || status=$?
+    assertEquals "exit status after SIG${signal#-}; log: $(tail -n 20 "$SERVER_LOG")" 0 "$status" || return 1
+    assert_log "Stopping: SIG${signal#-} received"
 }
 
 # _lib_wait_for_exit SECONDS PID...: waits (bounded) until none of the PIDs is running; false if

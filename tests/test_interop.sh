@@ -111,26 +111,26 @@ gnutls_request() {
 # with `+body` when the body `Hello World!` arrived, or `refused` without an answer) and DETAIL
 # (what the peer printed, for messages).
 peer_get() {
-    local peer=$1 version=$2 status='' body=no
+    local peer=$1 version=$2 status='' body=no request=${REQUEST/GET \//GET ${PEER_PATH:-/}}
     local TLS_CLIENT=$3
     case $peer in
         curl)
-            curl_get / --tlsv1.2 --tls-max "$version"
+            curl_get "${PEER_PATH:-/}" --tlsv1.2 --tls-max "$version"
             [[ $CURL_STATUS == 000 ]] || status=$CURL_STATUS
             [[ $CURL_BODY != 'Hello World!' ]] || body=yes
             DETAIL="curl exit $CURL_EXIT, status $CURL_STATUS: $CURL_ERROR" ;;
         s_client)
-            s_client_request "$REQUEST" "-tls${version/./_}" -verify_hostname localhost
+            s_client_request "$request" "-tls${version/./_}" -verify_hostname localhost
             status=$SCLIENT_STATUS
             [[ $SCLIENT_OUTPUT != *'Hello World!'* ]] || body=yes
             DETAIL="openssl s_client exit $SCLIENT_EXIT: $(tail -n 5 <<<"$SCLIENT_OUTPUT")" ;;
         gnutls)
-            gnutls_request "$REQUEST" "$version"
+            gnutls_request "$request" "$version"
             status=$GNUTLS_STATUS
             [[ $GNUTLS_OUTPUT != *'Hello World!'* ]] || body=yes
             DETAIL="gnutls-cli exit $GNUTLS_EXIT: $(grep -E '^\*\*\*|^- Description|^HTTP' <<<"$GNUTLS_OUTPUT")" ;;
         python)
-            TLS_VERSION=$version raw_request "$REQUEST"
+            TLS_VERSION=$version raw_request "$request"
             status=$RAW_STATUS
             [[ $RAW_BODY != 'Hello World!' ]] || body=yes
             DETAIL="python exit $RAW_EXIT: $RAW_ERROR $RAW_RESPONSE" ;;
@@ -142,10 +142,15 @@ peer_get() {
 # check_peer PEER CHAPTER: PEER against the chapter's server, every case of CASES: the outcome of
 # SERVER_EXPECTED (a 200 with the body `Hello World!`), and the server's log line for it with the
 # TLS version (and, under TLS 1.2, the key type in the cipher suite). Fails with every mismatch.
+# Each case asks for a path of its own, /?case=PEER-N (the query string plays no part in routing),
+# so that the log line checked is this connection's and not a late one of the case before. (A
+# refusal has no request line: each case waits for its own line before the next one starts.)
 check_peer() {
-    local peer=$1 chapter=$2 key version identity wanted logged tls problems='' current=''
+    local peer=$1 chapter=$2 key version identity wanted logged tls problems='' current='' n=0
+    local PEER_PATH
     while read -r key version identity; do
         [[ -n $key ]] || continue
+        n=$((n + 1)) PEER_PATH="/?case=$peer-$n"
         if [[ $key != "$current" ]]; then use_chapter "$chapter" "$key" || return; current=$key; fi
         fixtures "$key" "$identity"
         wanted=${SERVER_WANTS[$chapter $identity]}
@@ -166,7 +171,7 @@ check_peer() {
         if [[ $wanted == refused ]]; then
             logged='handshake failed: the client sent no certificate, and one is required$'
         else
-            logged="$tls \"GET / HTTP/1\\.1\" ${wanted%+body}\$"
+            logged="$tls \"GET $(re_escape "$PEER_PATH") HTTP/1\\.1\" ${wanted%+body}\$"
         fi
         wait_for_log "^127\\.0\\.0\\.1:[0-9]+ $logged" ||
             problems+="$key TLS $version, client certificate $identity: no server log line /$logged/ in: $(tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG")"$'\n'
