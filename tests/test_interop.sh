@@ -271,10 +271,10 @@ start_chapter_03() { use_chapter 03 "$1"; }
 # -verify_return_error -CAfile), answering every request with its status page (-www).
 start_s_server() {
     fixtures "$1"
-    SERVER_PORT=$(free_port)
-    start_peer "$SERVER_PORT" openssl s_server -accept "127.0.0.1:$SERVER_PORT" \
+    start_peer @PORT@ openssl s_server -accept "127.0.0.1:@PORT@" \
         -cert "$CERTS/$SERVER_CERT.crt" -key "$CERTS/$SERVER_CERT.key" \
-        -Verify 1 -verify_return_error -CAfile "$CERTS/ca.crt" -www
+        -Verify 1 -verify_return_error -CAfile "$CERTS/ca.crt" -www || return
+    SERVER_PORT=$PEER_PORT
 }
 
 # start_nginx KEY: nginx, run as the current user from a scratch prefix, with the production
@@ -292,8 +292,7 @@ start_nginx() {
             temp_paths+="    ${module}_temp_path $dir/tmp/$module;"$'\n'
         fi
     done
-    SERVER_PORT=$(free_port)
-    cat >"$dir/nginx.conf" <<EOF
+    cat >"$dir/nginx.conf.in" <<EOF
 daemon off;
 master_process on;
 worker_processes 1;
@@ -304,7 +303,7 @@ http {
     access_log $dir/access.log;
 $temp_paths
     server {
-        listen 127.0.0.1:$SERVER_PORT ssl;
+        listen 127.0.0.1:@PORT@ ssl;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate $CERTS/$SERVER_CERT.crt;
         ssl_certificate_key $CERTS/$SERVER_CERT.key;
@@ -317,7 +316,9 @@ $temp_paths
     }
 }
 EOF
-    start_peer "$SERVER_PORT" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    start_peer --config "$dir/nginx.conf.in" "$dir/nginx.conf" @PORT@ \
+        nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" || return
+    SERVER_PORT=$PEER_PORT
 }
 
 test_04_client_against_chapter_01() { check_client 01 start_chapter_01; }
