@@ -300,6 +300,7 @@ stop_server() {
 
 # assert_stops_with_status_0 [-SIGNAL]: stops the current server with SIGTERM (or SIGNAL) and
 # asserts that it exited by itself with status 0, saying which signal stopped it.
+# shellcheck disable=SC2120  # SIGNAL is optional
 assert_stops_with_status_0() {
     local signal=${1:--TERM} status=0
     stop_server "$signal" || status=$?
@@ -427,8 +428,8 @@ start_peer() {
         PEER_PID=$!
         LIB_BG_PIDS+=("$PEER_PID")
         for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
+            # shellcheck disable=SC2016  # $1 is for the inner bash
             if _lib_listens "$PEER_PID" "$port" &&
-               # shellcheck disable=SC2016  # $1 is for the inner bash
                timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null; then
                 return 0
             fi

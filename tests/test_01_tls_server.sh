@@ -293,7 +293,7 @@ test_help_prints_usage_on_stdout_and_exits_0() {
     for flag in --port --bind --cert --key --max-connections --help; do
         assert_output_has "$RUN_STDOUT" "^ +$flag( [A-Z]+)? +[a-z]" '--help explains every flag' || return
         [[ $flag == --help ]] ||
-            assert_output_has "$RUN_STDOUT" "^usage: .*\\[$flag[] ]" '--help: the usage line' || return
+            assert_output_has "$RUN_STDOUT" "^usage: .*\\[${flag}[] ]" '--help: the usage line' || return
     done
     assert_output_has "$RUN_STDOUT" '--max-connections N +.*\(default 128\)' '--help gives the default'
     assertEquals 'stderr' '' "$RUN_STDERR"

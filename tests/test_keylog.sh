@@ -93,12 +93,12 @@ check_server_without_key_log() {
 # check_warning_on_stderr SERVER: the warning goes to stderr, not to stdout (the log of requests).
 # The server runs until its `Listening on` line (at most START_TIMEOUT seconds, default 20).
 check_warning_on_stderr() {
-    local out pid i stdout stderr
+    local out pid i stdout stderr ca_args=()
     new_key_log
     _lib_scratch server-stdout; out=$LIB_SCRATCH
+    [[ $1 != "$SERVER_03" ]] || ca_args=(--ca "$CERTS/ca.crt")
     (cd "$ROOT" && SSLKEYLOGFILE=$KEY_LOG exec "$1" --port 0 --cert "$CERTS/server.crt" \
-        --key "$CERTS/server.key" $([[ $1 == "$SERVER_03" ]] && echo --ca "$CERTS/ca.crt")) \
-        >"$out" 2>"$out.err" </dev/null &
+        --key "$CERTS/server.key" "${ca_args[@]}") >"$out" 2>"$out.err" </dev/null &
     pid=$!
     LIB_SERVER_PIDS+=("$pid")
     for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do

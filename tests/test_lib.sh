@@ -79,6 +79,7 @@ test_start_peer_tries_a_new_port_when_its_port_is_taken() {
 # answers --help, prints the Listening line and then runs SCRIPT (bash) in a loop.
 fake_server() {
     FAKE_SERVER=$SHUNIT_TMPDIR/$1
+    # shellcheck disable=SC2016  # the lines are the fake server's, expanded when it runs
     printf '%s\n' '#!/usr/bin/env bash' '[[ ${1:-} != --help ]] || exit 0' "$2" \
         'echo "Listening on https://localhost:1"' 'for ((i = 0; i < 600; i++)); do sleep 0.1; done' \
         >"$FAKE_SERVER"

@@ -580,8 +580,8 @@ print("\n".join(sorted(lines)), flush=True)
 # for the silent one, which takes about 25 s on Linux, where TCP_DEFER_ACCEPT first holds it in
 # the kernel for the same 10 s, rounded up to the next SYN-ACK retransmission.
 test_stalled_connections_are_closed_at_the_deadline_and_logged() {
-    local chapter pair out pid logs=() marks=() name port outcome waited pattern problems=''
-    local -A outs
+    local chapter pair out pid name port outcome waited pattern problems=''
+    local -A outs logs marks
     for chapter in "${CHAPTERS[@]}"; do
         use_chapter "$chapter" || continue
         read -r -a pair <<<"$(key_pair "${TLS_CLIENT:-}")"
@@ -616,7 +616,7 @@ test_stalled_connections_are_closed_at_the_deadline_and_logged() {
                 problems+="
   chapter $chapter: the $name connection was closed after $waited s, with no log line /$pattern/"
         done <"$out"
-        echo "chapter $chapter: stalled connections:" $(awk '{ print $1, $3, "after", $4, "s;" }' "$out")
+        echo "chapter $chapter: stalled connections: $(awk '{ printf "%s %s after %s s; ", $1, $3, $4 }' "$out")"
     done
     assertEquals "stalled connections" '' "$problems"
     for chapter in "${CHAPTERS[@]}"; do

@@ -19,6 +19,7 @@ oneTimeSetUp() {
 # In BODY a line starts with @ where the suite's line is to start with a test's name (were it to
 # start with the name here, shunit2 would take it for a test of this suite).
 make_suite() {
+    # shellcheck disable=SC2016  # $SHUNIT2 is the made-up suite's to expand
     printf '%s\n' "#!/usr/bin/env bash" ". '$ROOT/tests/lib.sh'" "$2" '. "$SHUNIT2"' |
         sed 's/^@//' >"$SUITES/test_$1.sh"
 }
