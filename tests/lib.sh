@@ -454,8 +454,10 @@ _lib_listens() {
     [[ -d /proc/$1/fd ]] || return 1
     # /proc/net/tcp{,6}: field 2 is ADDRESS:PORT in hex, field 4 the state (0A is LISTEN), field 10
     # the socket's inode, which /proc/PID/fd/N links to as socket:[INODE].
+    local tables=(/proc/net/tcp)
+    [[ ! -r /proc/net/tcp6 ]] || tables+=(/proc/net/tcp6)
     inodes=$(awk -v port="$(printf '%04X' "$2")" '$4 == "0A" && substr($2, length($2) - 3) == port {
-                 print "socket:[" $10 "]" }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+                 print "socket:[" $10 "]" }' "${tables[@]}")
     [[ -n $inodes ]] || return 1
     for fd in /proc/"$1"/fd/*; do
         target=$(readlink "$fd" 2>/dev/null) || continue
