@@ -43,8 +43,7 @@ need_browser() {
     for tool in "$browser" certutil:libnss3-tools pk12util:libnss3-tools; do
         package=${tool#*:} tool=${tool%%:*}
         command -v "$tool" >/dev/null 2>&1 && continue
-        skip_or_fail_missing "$tool" "the browser test needs it (Debian/Ubuntu package: $package)"
-        return 1
+        require_peer "$tool" "the browser test (Debian/Ubuntu package: $package)" || return 1
     done
 }
 
