@@ -8,6 +8,8 @@
 # The count comes from shunit2's own output, test by test: shunit2 prints each test's name as it
 # starts it, so a test passed only when its name was printed, its section (up to the next name or
 # shunit2's "Ran N tests.") holds no ASSERT or shunit2:ERROR line, and the suite went on past it.
+# A suite may also make test functions at run time (tests/test_docs.sh makes one per README
+# transcript): a line that is only a test function's name starts a test, planned or not.
 # A test the suite planned (a test function shunit2 would run) but never started, or started and
 # never finished because the suite died or hung (SUITE_TIMEOUT seconds, default 600), is a failure;
 # so is a suite with no tests, and a suite that exits non-zero with no failed test to show for it.
@@ -67,7 +69,9 @@ parse_result() {
             else print "passed " current
             current = ""
         }
-        $0 in is_test && !($0 in started) { close_section(1); current = $0; started[$0] = 1; next }
+        ($0 in is_test || $0 ~ /^test[A-Za-z0-9_]+$/) && !($0 in started) {
+            close_section(1); current = $0; started[$0] = 1; next
+        }
         /^Ran [0-9]+ tests?\.$/ { close_section(1); next }
         current != "" && /^(ASSERT:|shunit2:(ERROR|FATAL))/ && !(current in failed) {
             failed[current] = substr($0, 1, 160)

@@ -110,6 +110,16 @@ oneTimeTearDown() { trap '_shunit_cleanup EXIT; exit 5' EXIT; }"
     assert_output_has "$RUN_STDOUT" 'exited with status 5'
 }
 
+# A suite may make its tests at run time, as tests/test_docs.sh does (one per README transcript):
+# those count too, passed or failed.
+test_tests_made_at_run_time_are_counted() {
+    make_suite made_at_run_time '
+eval "test_made_1() { assertTrue true; }; test_made_2() { fail made; }"
+suite() { suite_addTest test_made_1; suite_addTest test_made_2; }'
+    run_runner made_at_run_time
+    assert_summary '1 passed, 1 failed' 1
+}
+
 MISSING_PEER='
 @test_needs_a_peer() { require_peer no-such-peer-program "a made-up interop check" || return 0; fail "ran without its peer"; }
 @test_plain() { assertTrue true; }'
