@@ -127,7 +127,7 @@ EOF
 browser_get() {
     if [[ $1 == firefox ]]; then shift; firefox_get "$@"; return; fi
     shift
-    local url=https://localhost:$SERVER_PORT$1 out mode=(--dump-dom)
+    local url=https://localhost:$SERVER_PORT$1 out mode=(--dump-dom) why
     shift
     [[ $# == 0 ]] || mode=("$@")
     _lib_scratch chromium; out=$LIB_SCRATCH
@@ -144,10 +144,12 @@ browser_get() {
     BROWSER_ERROR=$(grep -o 'Page load failed: .*' "$out.err" | head -n 1)
     # shellcheck disable=SC2153  # _lib_slurp set BROWSER_DOM
     BROWSER_DETAIL="exit $BROWSER_EXIT, ${BROWSER_ERROR:-no load error}, page '$BROWSER_DOM'"
-    if [[ $BROWSER_ERROR == *net::ERR_SOCKET_NOT_CONNECTED ]] &&
-       chromium_alert_came_first "$out.netlog" "$url"; then
+    [[ $BROWSER_ERROR == *net::ERR_SOCKET_NOT_CONNECTED ]] || return 0
+    if why=$(chromium_alert_came_first "$out.netlog" "$url" 2>&1); then
         BROWSER_DETAIL+=" (Chromium's net log: the server's certificate_required alert came before"
         BROWSER_DETAIL+=" the request; read as the answer to the request it is net::$CHROMIUM_CERTIFICATE_REQUIRED)"
+    else
+        BROWSER_DETAIL+=" (Chromium's net log: $why)"
     fi
 }
 
@@ -169,7 +171,8 @@ CHROMIUM_CERTIFICATE_REQUIRED=ERR_BAD_SSL_CLIENT_AUTH_CERT
 
 # chromium_alert_came_first NETLOG URL: true when Chromium's net log NETLOG (--log-net-log) shows
 # that its last request for URL ended with ERR_SOCKET_NOT_CONNECTED (-15) on a connection where
-# the server's fatal certificate_required alert (bytes 2, 116) had come before the request used it.
+# the server's fatal certificate_required alert (bytes 2, 116) came after the handshake and before
+# Chromium wrote anything more; else false, and it prints why on stderr.
 chromium_alert_came_first() {
     python3 -c 'import json, sys
 try:
@@ -190,16 +193,18 @@ for name, source, params in events:
 sockets = [params["source_dependency"]["id"] for name, source, params in events
            if name == "SOCKET_POOL_BOUND_TO_SOCKET" and source in jobs]
 if request_error != -15 or not sockets:
-    sys.exit("not ERR_SOCKET_NOT_CONNECTED on a new connection")
-alert = False
+    sys.exit("no request for %s that ended with ERR_SOCKET_NOT_CONNECTED" % sys.argv[2])
+connected = False
 for name, source, params in events:
     if source != sockets[-1]:
         continue
-    if name == "SSL_ALERT_RECEIVED" and params.get("bytes") == "AnQ=":   # base64 of 02 74
-        alert = True
-    elif name == "SOCKET_IN_USE":
-        sys.exit(0 if alert else "the request used the connection before any alert")
-sys.exit("no certificate_required alert")' "$1" "$2" 2>/dev/null
+    if name == "SSL_CONNECT" and "cipher_suite" in params:   # the end of the handshake
+        connected = True
+    elif connected and name in ("SOCKET_BYTES_SENT", "SSL_SOCKET_BYTES_SENT"):
+        sys.exit("the request was sent before any alert came")
+    elif connected and name == "SSL_ALERT_RECEIVED" and params.get("bytes") == "AnQ=":   # 02 74
+        sys.exit(0)
+sys.exit("no certificate_required alert after the handshake")' "$1" "$2"
 }
 
 # firefox_get PATH: browser_get for Firefox. Firefox runs in a process group of its own (setsid),
