@@ -466,10 +466,11 @@ echo "\$ cd $words"
 
 # Our certificate authority: the one certificate chapters 03 and 04 trust. Its key is RSA-3072, where
 # the certificates it signs make do with 2048 bits: it signs for ten years, past 2030, and NIST
-# accepts RSA-2048 (112-bit security) for new signatures only through 2030 (SP 800-57 Part 1 Rev. 5,
-# Table 4, applied by SP 800-131A Rev. 2); 3072 bits give the 128-bit security it asks for after
-# that. NIST IR 8547 (draft, 2024) goes further: RSA-2048 deprecated after 2030, and all RSA,
-# 3072 bits included, disallowed after 2035, so a root made today needs a successor before then.
+# accepts RSA-2048 (112-bit security) for new signatures only through 2030 (SP 800-57 Part 1
+# Rev. 5, Table 4, applied by SP 800-131A Rev. 2); 3072 bits give the 128-bit security it asks for
+# after that. NIST IR 8547 (initial public draft, Nov. 2024) goes further: RSA-2048 deprecated
+# after 2030, all RSA, 3072 bits included, disallowed after 2035, so a root made today needs a
+# successor before then.
 if needs ca; then
   run_keygen "a 3072-bit RSA private key for our CA (it signs for 10 years); whoever holds it can issue certificates" \
     openssl genrsa -out ca.key 3072
