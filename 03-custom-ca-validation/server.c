@@ -117,7 +117,6 @@ static int tls_handshake(struct connection *c);
 static void check_dates_again_if_resumed(struct connection *c);
 static void log_client_verdict(const struct connection *c);
 static int client_is_trusted(SSL *ssl);
-static void refuse_untrusted_client(struct connection *c);
 static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
 static int tls_write_all(struct connection *c, const char *data, size_t length);
 static int wait_for_network(struct connection *c, int ret);
@@ -418,9 +417,13 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     }
     check_dates_again_if_resumed(&c);
     log_client_verdict(&c);
-    /* 403 first: before the request is read, so a stranger's is never parsed or routed. */
+    /* 403 first: before the request is read, so a stranger's is never parsed or routed; then
+     * finish_connection() reads what it sends and throws it away. */
     if (!client_is_trusted(c.ssl)) {
-        refuse_untrusted_client(&c);
+        static const struct response forbidden = { 403, "text/plain", "", "", 0 };
+
+        if (send_response(&c, &request, &forbidden))
+            finish_connection(&c, 1);
         SSL_free(c.ssl);
         return;
     }
@@ -492,18 +495,6 @@ static void check_dates_again_if_resumed(struct connection *c)
     SSL_set_verify_result(c->ssl, X509_cmp_current_time(X509_get0_notAfter(cert)) > 0
                                   ? X509_V_ERR_CERT_NOT_YET_VALID : X509_V_ERR_CERT_HAS_EXPIRED);
     snprintf(c->chain_problem, sizeof c->chain_problem, " (checked again on resumption)");
-}
-
-/* An empty 403, sent before the request is read; finish_connection() reads and discards it. */
-static void refuse_untrusted_client(struct connection *c)
-{
-    static const struct request any_request = { NULL, NULL, 0 };
-    static const struct response forbidden = { 403, "text/plain", "", "", 0 };
-
-    if (send_response(c, &any_request, &forbidden))
-        finish_connection(c, 1);
-    else
-        printf("%s 403 not delivered: %s\n", c->peer, c->failure);
 }
 
 /*
