@@ -18,7 +18,7 @@
  *     SSL_CTX_set_keylog_callback()       only when SSLKEYLOGFILE is set, for Wireshark
  *     SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_options(),
  *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()
- *                                         speed, and how long a session lasts (tune_for_speed, Part 2)
+ *                                         speed, and a session's lifetime (tune_for_speed, Part 2)
  *     SSL_CTX_use_certificate_chain_file() our certificate, and the CA certificates above it
  *     SSL_CTX_use_PrivateKey_file()       the key that proves the certificate is ours
  *     SSL_CTX_check_private_key()         that the two belong together
@@ -78,7 +78,7 @@ struct connection {
     long long deadline_ms;
     char peer[INET6_ADDRSTRLEN + 8];  /* "127.0.0.1:40312" or "[::1]:40312", for the log */
     const char *failure;              /* why the connection ended early, in plain words */
-    unsigned long tls_error;          /* OpenSSL's error (library and reason) when TLS failed, else 0 */
+    unsigned long tls_error;          /* OpenSSL's error (library, reason) when TLS failed, or 0 */
 };
 
 /* A parsed request. The pointers point into the connection's request buffer. */
@@ -271,7 +271,8 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
 
     if (!tls_handshake(&c)) {
         printf("%s handshake failed: %s\n", c.peer, c.failure);
-        if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
+        if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL
+            && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
             answer_plain_http(fd);
         SSL_free(c.ssl);
         return;
@@ -460,7 +461,8 @@ static const char *describe_tls_error(unsigned long error)
     const char *reason;
 
     for (i = 0; i < sizeof handshake_failures / sizeof handshake_failures[0]; i++)
-        if (ERR_GET_LIB(error) == ERR_LIB_SSL && ERR_GET_REASON(error) == handshake_failures[i].reason)
+        if (ERR_GET_LIB(error) == ERR_LIB_SSL
+            && ERR_GET_REASON(error) == handshake_failures[i].reason)
             return handshake_failures[i].words;
     reason = ERR_reason_error_string(error);
     return reason != NULL ? reason : "TLS error";

@@ -19,7 +19,7 @@
  *     SSL_CTX_set_keylog_callback()       only when SSLKEYLOGFILE is set, for Wireshark
  *     SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_options(),
  *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()
- *                                         speed, and how long a session lasts (tune_for_speed, Part 2)
+ *                                         speed, and a session's lifetime (tune_for_speed, Part 2)
  *     SSL_CTX_use_certificate_chain_file() our certificate, and the CA certificates above it
  *     SSL_CTX_use_PrivateKey_file()       the key that proves the certificate is ours
  *     SSL_CTX_check_private_key()         that the two belong together
@@ -30,14 +30,14 @@
  *     X509_STORE_new(), X509_STORE_load_file(), SSL_CTX_set_cert_store()   trust our CA only
  *     SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list()   name it in the CertificateRequest
  *     SSL_CTX_set_purpose()               the certificate must be meant for TLS clients
- *     X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   with --crl, all levels
+ *     X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   --crl, all levels
  *   for each connection, serve_connection():
  *     SSL_new(), SSL_set_fd(), SSL_set_app_data()   a TLS connection on the accepted socket
  *     SSL_accept()                        the handshake (tls_handshake)
- *     X509_STORE_CTX_get_error(), X509_STORE_CTX_get_error_depth(), X509_STORE_CTX_get_current_cert(),
- *     SSL_get_app_data(), SSL_set_verify_result()   keep the first problem in the client's chain
+ *     X509_STORE_CTX_get_error(), X509_STORE_CTX_get_error_depth(), SSL_get_app_data(),
+ *     X509_STORE_CTX_get_current_cert(), SSL_set_verify_result()   keep the chain's first problem
  *     SSL_session_reused(), X509_cmp_current_time()   on resumption, check the dates again
- *     SSL_get0_peer_certificate(), SSL_get_verify_result()   trusted (client_is_trusted)? If not: 403
+ *     SSL_get0_peer_certificate(), SSL_get_verify_result()   trusted (client_is_trusted)? Or 403
  *     SSL_read_ex()                       the request (read_request_head)
  *     SSL_get0_peer_certificate()         the client's certificate, for /whoami (Part 2)
  *     SSL_write_ex()                      the answer (tls_write_all)
@@ -92,7 +92,7 @@ struct connection {
     long long deadline_ms;
     char peer[INET6_ADDRSTRLEN + 8];  /* "127.0.0.1:40312" or "[::1]:40312", for the log */
     const char *failure;              /* why the connection ended early, in plain words */
-    unsigned long tls_error;          /* OpenSSL's error (library and reason) when TLS failed, else 0 */
+    unsigned long tls_error;          /* OpenSSL's error (library, reason) when TLS failed, or 0 */
     char chain_problem[300];          /* where the client's chain failed, for the log (Part 1) */
 };
 
@@ -410,7 +410,8 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
 
     if (!tls_handshake(&c)) {
         printf("%s handshake failed: %s\n", c.peer, c.failure);
-        if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
+        if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL
+            && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
             answer_plain_http(fd);
         SSL_free(c.ssl);
         return;
@@ -658,7 +659,8 @@ static const char *describe_tls_error(unsigned long error)
     const char *reason;
 
     for (i = 0; i < sizeof handshake_failures / sizeof handshake_failures[0]; i++)
-        if (ERR_GET_LIB(error) == ERR_LIB_SSL && ERR_GET_REASON(error) == handshake_failures[i].reason)
+        if (ERR_GET_LIB(error) == ERR_LIB_SSL
+            && ERR_GET_REASON(error) == handshake_failures[i].reason)
             return handshake_failures[i].words;
     reason = ERR_reason_error_string(error);
     return reason != NULL ? reason : "TLS error";
