@@ -1254,9 +1254,10 @@ static void append_to_key_log(const SSL *ssl, const char *line)
 /* Sessions kept for resumption, oldest dropped first. In chapters 02 and 03 each holds its
  * client's certificate (about 10 KiB), so this bounds the memory they take to about 2.5 MiB. */
 #define SESSION_CACHE_SIZE      256
-/* How long a session can be resumed (OpenSSL's default: 7200 s). A resumed handshake skips the
- * certificates and relies on what was checked in the first one, so this bounds how old that check
- * may be; 5 minutes, nginx's default, still covers a client's burst of connections. */
+/* How long a session can wait to be resumed (OpenSSL's default: 7200 s). A resumed handshake
+ * skips the certificates and relies on what was checked before; 5 minutes, nginx's default, still
+ * covers a client's burst of connections. It bounds the wait, not the age of that check: TLS 1.3
+ * hands out a new session at each resumption, so a client that keeps coming back keeps resuming. */
 #define SESSION_LIFETIME_SECONDS 300
 
 /*

@@ -204,10 +204,9 @@ test_tls12_resumed_session_by_id_keeps_the_client_identity() {
 
 # --- Robustness of chapter 01 holds ----------------------------------------------------------
 
-# A session can be resumed for five minutes at most (SSL_CTX_set_timeout in Part 2): a TLS 1.3
-# client learns it as the ticket lifetime hint. Resumption reuses the first handshake's checks,
-# and in this chapter any certificate passes them: the shorter, the sooner a client is checked again.
-test_sessions_last_at_most_five_minutes() {
+# A session waits at most five minutes to be resumed (SSL_CTX_set_timeout in Part 2): a TLS 1.3
+# client learns it as the ticket lifetime hint.
+test_a_session_waits_at_most_five_minutes_to_be_resumed() {
     use_server || return
     local hint
     TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3
