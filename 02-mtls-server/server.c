@@ -11,7 +11,7 @@
  * Try:    curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:5001/
  *
  * How to read it: Part 1 is the TLS lesson, Part 2 the plumbing (the same in every chapter).
- * TLS in 24 calls, in the order they run:
+ * TLS in 25 calls, in the order they run:
  *   at start-up, create_server_context():
  *     SSL_CTX_new(TLS_server_method())    a context: the settings every connection shares
  *     SSL_CTX_set_min_proto_version()     TLS 1.2 or newer
@@ -26,6 +26,7 @@
  *     SSL_CTX_set_verify()                ask every client for a certificate, and require one
  *     SSL_CTX_set_session_id_context()    which server's policy a resumed session was made under
  *   for each connection, serve_connection():
+ *     SSL_CTX_up_ref()                    the context of the moment: SIGHUP may replace it (Part 2)
  *     SSL_new(), SSL_set_fd()             a TLS connection on the accepted socket
  *     SSL_accept()                        the handshake (tls_handshake)
  *     SSL_read_ex()                       the request (read_request_head)
@@ -430,8 +431,8 @@ static int tls_write_all(struct connection *c, const char *data, size_t length)
  * happen in any call: a TLS read can need to write (a key update) and a write can need to read.
  * SSL_get_error() works out its answer from OpenSSL's thread-local error queue, so that queue
  * must be empty before each I/O call (hence ERR_clear_error() before every one): an old error
- * left there would turn a harmless WANT_READ into a failure. Likewise errno, which SSL_ERROR_SYSCALL
- * sends us to read: set to 0 before the call, it cannot hold an older call's error.
+ * left there would turn a harmless WANT_READ into a failure. Likewise errno, which
+ * SSL_ERROR_SYSCALL sends us to read: set to 0 before the call, it cannot hold an older error.
  * Returns 1 to try the OpenSSL call again, 0 when the connection is over (c->failure says why).
  */
 static int wait_for_network(struct connection *c, int ret)
@@ -977,7 +978,8 @@ static void *worker(void *arg)
 
 /* Gives the connection to the worker on top of the idle stack, or to a new worker. Called with
  * the pool locked, when one of the two is possible. Returns 0 when no thread could be created. */
-static int hand_over(struct worker_pool *pool, int client, const struct sockaddr_storage *peer_address)
+static int hand_over(struct worker_pool *pool, int client,
+                     const struct sockaddr_storage *peer_address)
 {
     struct worker *next;
 
@@ -1041,7 +1043,8 @@ static void *accept_connections(void *arg)
 }
 
 /* Starts the accepting thread; workers come as connections do. Returns 0 after saying why not. */
-static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int max_workers, int listen_fd)
+static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int max_workers,
+                           int listen_fd)
 {
     memset(pool, 0, sizeof *pool);
     pool->max_workers = max_workers;
@@ -1049,7 +1052,8 @@ static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int ma
     pool->workers = calloc((size_t)max_workers, sizeof *pool->workers);
     pool->idle = calloc((size_t)max_workers, sizeof *pool->idle);
     if (pool->workers == NULL || pool->idle == NULL) {
-        fprintf(stderr, "server: out of memory for %d workers; lower --max-connections\n", max_workers);
+        fprintf(stderr, "server: out of memory for %d workers; lower --max-connections\n",
+                max_workers);
         free(pool->workers);
         free(pool->idle);
         return 0;
