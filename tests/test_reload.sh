@@ -82,6 +82,21 @@ test_sighup_with_no_file_changed_keeps_the_settings_and_sessions() {
     assertEquals 'the session from before the reload is resumed' yes "$SCLIENT_REUSED"
 }
 
+# Chapter 02's README: a reload that finds a new certificate starts with an empty session cache.
+test_in_02_a_session_from_before_a_new_certificate_is_not_resumed() {
+    local session
+    start_chapter 02 || return
+    _lib_scratch session; session=$LIB_SCRATCH
+    s_client_request "$REQUEST" -sess_out "$session"
+    assertEquals 'first connection' 200 "$SCLIENT_STATUS"
+    cp "$CERTS/ecdsa-server.crt" "$FILES/server.crt"
+    cp "$CERTS/ecdsa-server.key" "$FILES/server.key"
+    reload '^Reloaded: new contents'
+    s_client_request "$REQUEST" -sess_in "$session"
+    assertEquals 'after the reload, a full handshake' no "$SCLIENT_REUSED"
+    assertEquals 'status after the reload' 200 "$SCLIENT_STATUS"
+}
+
 # --- Chapter 03: a new CA, a new CRL, and no session outlives either --------------------------
 
 test_sighup_in_03_trusts_a_new_ca_and_refuses_the_old() {
