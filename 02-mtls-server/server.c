@@ -897,6 +897,7 @@ static void reload_tls_context(const struct tls_files *files, struct file_digest
     char changed[1024], why[512];
     SSL_CTX *ctx, *old;
 
+    /* Digests first, then the load: a file replaced in between is seen as changed next time. */
     digest_tls_files(files, &now, loaded, changed, sizeof changed);
     if (changed[0] == '\0') {
         printf("Reloaded: no file changed; the current settings and sessions stay\n");
