@@ -123,6 +123,36 @@ test_a_slow_client_does_not_hold_up_the_others() {
     assert_curl 200 'Hello World!'
 }
 
+# A client that sends its request one byte per TLS record (a slow or hostile one) is served, and
+# holds only its own worker meanwhile. The end of the head, "\r\n\r\n", then arrives across four
+# records: end_of_head() looks at the new bytes and the 3 before them, never again from the start.
+DRIBBLE_PY='
+import socket, ssl, sys
+port, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.load_cert_chain(cert, key)
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20), server_hostname="localhost")
+for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + b"p" * 300 + b"\r\n\r\n":
+    tls.sendall(bytes([byte]))
+answer = b""
+while True:
+    chunk = tls.recv(4096)
+    if not chunk:
+        break
+    answer += chunk
+print(answer.split(b"\r\n")[0].decode(), answer.split(b"\r\n\r\n", 1)[-1].decode())
+'
+
+test_a_request_sent_one_byte_per_record_is_served() {
+    local out
+    start_server "$SERVER" --max-connections 4 || return
+    _lib_scratch dribble; out=$LIB_SCRATCH
+    timeout -k 2 30 python3 -c "$DRIBBLE_PY" "$SERVER_PORT" "$CERTS/ca.crt" "$CERTS/client.crt" \
+        "$CERTS/client.key" >"$out" 2>&1
+    assertEquals "the answer to a request sent one byte per record; the client said: $(cat "$out")" \
+        'HTTP/1.1 200 OK Hello World!' "$(cat "$out")"
+}
+
 # SIGTERM while clients are connected: every worker ends (idle ones, busy ones, the accepting
 # thread), and the server exits 0.
 test_stop_with_clients_connected_exits_cleanly() {
