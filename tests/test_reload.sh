@@ -51,7 +51,7 @@ reload() {
 # served_subject: GET / with openssl s_client; prints the subject of the certificate the server
 # sent and the HTTP status, e.g. "CN = localhost 200".
 served_subject() {
-    s_client_request "$REQUEST" "$@"
+    s_client_request "$REQUEST"
     printf '%s %s' "$(sed -n 's/^subject=//p' <<<"$SCLIENT_OUTPUT" | head -n 1)" "${SCLIENT_STATUS:-none}"
 }
 
