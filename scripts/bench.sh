@@ -3,12 +3,19 @@
 # `openssl s_server` and nginx (when installed), under the same load and the same certificates.
 #
 #   scripts/bench.sh [--time T] [--rounds N] [--ecdsa] [--markdown] [--smoke] [--certs DIR]
+#                    [--baseline DIR]
 #
 # Load: 2 `openssl s_time` clients at once, each presenting the client certificate and asking for
 # GET /, for T seconds, first with a full handshake per connection (-new), then resuming one
 # session (-reuse). For each server and mode it reports connections per second, how many resumed,
 # the server's CPU time (user + system, from /proc/PID/stat) per connection, and its memory.
-# Then the ratios, and the 04 client's wall time for one GET against curl's.
+# Then the ratios, each the median of the rounds' ratios with their spread (min-max), a pass or
+# miss line for each target of issue 15, and the 04 client's wall time for one GET against curl's.
+# Each server's memory ("RSS after") is read once it has served at least 10,000 connections.
+#
+# Figures from a busy machine are noise: the load average is printed before and after, with the
+# CPU time other programs took while the servers were measured, and a warning when either says
+# the machine was busy (load above half the CPUs, or other programs over 10% of its CPU time).
 #
 # It is a benchmark, not a test: nothing here judges a timing. `--smoke` (1 s per mode) only
 # checks that every server answered and the table came out; `make test` runs it.
@@ -20,24 +27,28 @@ cd "$ROOT"
 usage() {
     cat <<'EOF'
 usage: scripts/bench.sh [--time T] [--rounds N] [--ecdsa] [--markdown] [--smoke] [--certs DIR]
+                        [--baseline DIR]
 
 Measure connections per second and server CPU per connection for chapters 02 and 03,
 openssl s_server and nginx (if installed), with full and with resumed mTLS handshakes.
 
   --time T      seconds of load per server and mode (default 5)
   --rounds N    measure every server and mode N times, taking turns, and show the
-                medians (default 1; 3 or more on a machine that is busy with other work)
+                medians and the spread of each ratio (default 3)
   --ecdsa       ECDSA P-256 server and client certificates (default RSA-2048)
   --markdown    also print the results as a Markdown table
   --smoke       1 second per mode, fewer client runs: only checks that the table comes out
   --certs DIR   start from the certificates in DIR (copied; anything missing is made)
+  --baseline DIR  also measure DIR/03-custom-ca-validation/server (say, a build of another
+                branch) in the same rounds, as "03-base", and compare 03 with it
   --help        show this help
 EOF
 }
 
-SECONDS_PER_MODE=5 ROUNDS=1 KEY_TYPE=rsa MARKDOWN=0 SMOKE=0 CERTS_FROM=''
+SECONDS_PER_MODE=5 ROUNDS=3 KEY_TYPE=rsa MARKDOWN=0 SMOKE=0 CERTS_FROM='' BASELINE=''
 CLIENTS=2                     # parallel s_time clients
 CLIENT_RUNS=30                # runs of each HTTPS client in the 04-vs-curl comparison
+RSS_AFTER=10000               # connections each server serves before its memory is read
 
 while (($# > 0)); do
     case $1 in
@@ -53,6 +64,10 @@ while (($# > 0)); do
             if [[ -d ${2:-} ]]; then CERTS_FROM=$2; shift
             else echo "bench.sh: --certs needs a directory, not '${2:-}'" >&2; usage >&2; exit 2
             fi ;;
+        --baseline)
+            if [[ -x ${2:-}/03-custom-ca-validation/server ]]; then BASELINE=$2; shift
+            else echo "bench.sh: --baseline needs a directory holding 03-custom-ca-validation/server, not '${2:-}'" >&2; usage >&2; exit 2
+            fi ;;
         --ecdsa) KEY_TYPE=ecdsa ;;
         --markdown) MARKDOWN=1 ;;
         --smoke) SMOKE=1 ;;
@@ -61,7 +76,7 @@ while (($# > 0)); do
     esac
     shift
 done
-if ((SMOKE)); then SECONDS_PER_MODE=1 ROUNDS=1 CLIENT_RUNS=5; fi
+if ((SMOKE)); then SECONDS_PER_MODE=1 ROUNDS=1 CLIENT_RUNS=5 RSS_AFTER=0; fi
 
 SERVER_02=02-mtls-server/server
 SERVER_03=03-custom-ca-validation/server
@@ -135,6 +150,20 @@ memory_kb() {
     awk -v field="$2:" '$1 == field { print $2 }' "/proc/$1/status"
 }
 
+# busy_ticks: CPU time (clock ticks, all CPUs) the machine spent on anything but idling, so far.
+busy_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# children_ticks: CPU time (clock ticks) of this script's children that have ended (the s_time
+# clients, awk...), from this shell's /proc entry: counted when a child is waited for.
+children_ticks() {
+    local stat
+    stat=$(<"/proc/$$/stat")
+    stat=${stat##*) }
+    awk '{ print $14 + $15 }' <<<"$stat"
+}
+
 # ratio A B [DECIMALS]: A / B, or "n/a" when either is missing or B is zero.
 ratio() {
     awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN {
@@ -186,6 +215,7 @@ start_ours() {
 
 start_02() { start_ours 02 "$SERVER_02"; }
 start_03() { start_ours 03 "$SERVER_03" --ca "$CA"; }
+start_03_base() { start_ours 03-base "$BASELINE/$SERVER_03" --ca "$CA"; }
 
 # openssl s_server: one process, one connection at a time; -www answers with a status page.
 start_s_server() {
@@ -270,7 +300,7 @@ start_server() {
         NOTES+=("nginx is not installed: its rows are missing (Debian: apt-get install nginx-light).")
         return 0
     fi
-    if ! case $server in 02) start_02 ;; 03) start_03 ;; s_server) start_s_server ;; nginx) start_nginx ;; esac then
+    if ! case $server in 02) start_02 ;; 03) start_03 ;; 03-base) start_03_base ;; s_server) start_s_server ;; nginx) start_nginx ;; esac then
         NOTES+=("$server did not start: its rows are missing.")
         return 0
     fi
@@ -289,8 +319,9 @@ declare -A RATES CPUS CONNS RESUMED FULL PEAK_KB RSS_KB
 # s_time's own "in N real seconds" is rounded to whole seconds, and its "in X.XXs" is its CPU time.
 measure_load() {
     local server=$1 mode=$2 key="$1 $2" pid=${MEASURED_OF[$1]} i cpu_before cpu_after start end
-    local connections counts pids=()
+    local connections counts pids=() busy_before children_before
     rm -f "$WORK/$server.$mode".*.out
+    busy_before=$(busy_ticks) children_before=$(children_ticks)
     cpu_before=$(cpu_ticks "$pid")
     start=$(date +%s%N)
     for ((i = 1; i <= CLIENTS; i++)); do
@@ -302,6 +333,10 @@ measure_load() {
     for i in "${pids[@]}"; do wait "$i" || true; done
     end=$(date +%s%N)
     cpu_after=$(cpu_ticks "$pid")
+    # What the machine did meanwhile, less this server and our clients: other programs' share.
+    OTHER_TICKS=$((OTHER_TICKS + $(busy_ticks) - busy_before - (cpu_after - cpu_before)
+                   - ($(children_ticks) - children_before)))
+    MEASURED_NS=$((MEASURED_NS + end - start))
 
     # "1238 connections in 0.45s; 2751.11 connections/user sec, ..." once per client (its second
     # summary line, "... in 3 real seconds ...", counts the same connections again). The progress
@@ -321,6 +356,23 @@ measure_load() {
     fi
     PEAK_KB[$key]=$(memory_kb "$pid" VmHWM)
     RSS_KB[$key]=$(memory_kb "$pid" VmRSS)
+    SERVED[$server]=$((${SERVED[$server]:-0} + connections))
+}
+
+# top_up SERVER: full handshakes until SERVER has served RSS_AFTER connections in all (at most
+# 30 more runs of 2 s), then its resident memory, into FINAL_KB and FINAL_SERVED. Not timed.
+declare -A SERVED FINAL_KB FINAL_SERVED
+top_up() {
+    local server=$1 i n
+    for ((i = 0; i < 30 && ${SERVED[$server]:-0} < RSS_AFTER; i++)); do
+        timeout 40 openssl s_time -connect "127.0.0.1:${PORT_OF[$server]}" -cert "$CLIENT_CERT" \
+            -key "$CLIENT_KEY" -CAfile "$CA" -www / -time 2 -new >"$WORK/top-up.out" 2>&1 </dev/null || true
+        n=$(awk '/ connections in [0-9.]+s;/ { n += $1 } END { print n + 0 }' "$WORK/top-up.out")
+        SERVED[$server]=$((${SERVED[$server]:-0} + n))
+        ((n > 0)) || break
+    done
+    FINAL_KB[$server]=$(memory_kb "${MEASURED_OF[$server]}" VmRSS)
+    FINAL_SERVED[$server]=${SERVED[$server]:-0}
 }
 
 # median LIST: the middle value of a space-separated list (mean of the two middle ones), or n/a.
@@ -413,17 +465,88 @@ print_markdown() {
                              { print "| " $0 " |" }' | sed 's/|/ | /g; s/  */ /g; s/^ //; s/ $//'
 }
 
-# The ratios the issue asks for: each a line "what: value".
+# ratio_stats A B: A and B are per-round lists (CPUS or RATES of two servers, in round order);
+# prints the median, the lowest and the highest of the rounds' ratios A/B, or "n/a n/a n/a".
+ratio_stats() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); m = split(b, y, " "); k = 0
+        for (i = 1; i <= n && i <= m; i++) if (y[i] + 0 > 0) r[++k] = x[i] / y[i]
+        if (k == 0) { print "n/a n/a n/a"; exit }
+        for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+        printf "%.2f %.2f %.2f\n", k % 2 ? r[(k + 1) / 2] : (r[k / 2] + r[k / 2 + 1]) / 2, r[1], r[k] }'
+}
+
+# ratio_text A B: the median ratio and, with more than one round, its spread: "0.78 (0.74-0.81)".
+ratio_text() {
+    local median min max
+    read -r median min max <<<"$(ratio_stats "$1" "$2")"
+    if [[ $median == n/a || $min == "$max" ]]; then echo "$median"; else echo "$median ($min-$max)"; fi
+}
+
+# The memory each server held once it had served RSS_AFTER connections (FINAL_KB): 03 vs nginx.
+rss_stats() {
+    local r
+    r=$(ratio "${FINAL_KB[03]:-}" "${FINAL_KB[nginx]:-}")
+    echo "$r $r $r"
+}
+
+# The ratios the issue asks for: each a line "what: value (spread)".
 print_ratios() {
     local s
-    echo "03 vs 02, CPU per full handshake (cost of validating against our CA): $(ratio "${CPU_MS[03 new]:-}" "${CPU_MS[02 new]:-}")"
-    echo "03 vs nginx, CPU per full handshake: $(ratio "${CPU_MS[03 new]:-}" "${CPU_MS[nginx new]:-}"); rate: $(ratio "${RATE[03 new]:-}" "${RATE[nginx new]:-}")"
-    echo "03 vs nginx, CPU per resumed handshake: $(ratio "${CPU_MS[03 reuse]:-}" "${CPU_MS[nginx reuse]:-}"); rate: $(ratio "${RATE[03 reuse]:-}" "${RATE[nginx reuse]:-}")"
-    echo "03 vs s_server, CPU per full handshake: $(ratio "${CPU_MS[03 new]:-}" "${CPU_MS[s_server new]:-}"); rate: $(ratio "${RATE[03 new]:-}" "${RATE[s_server new]:-}")"
+    echo "03 vs 02, CPU per full handshake (cost of validating against our CA): $(ratio_text "${CPUS[03 new]:-}" "${CPUS[02 new]:-}")"
+    echo "03 vs nginx, CPU per full handshake: $(ratio_text "${CPUS[03 new]:-}" "${CPUS[nginx new]:-}"); rate: $(ratio_text "${RATES[03 new]:-}" "${RATES[nginx new]:-}")"
+    echo "03 vs nginx, CPU per resumed handshake: $(ratio_text "${CPUS[03 reuse]:-}" "${CPUS[nginx reuse]:-}"); rate: $(ratio_text "${RATES[03 reuse]:-}" "${RATES[nginx reuse]:-}")"
+    if [[ -n $BASELINE ]]; then
+        echo "03 vs 03-base ($BASELINE), CPU per full handshake: $(ratio_text "${CPUS[03 new]:-}" "${CPUS[03-base new]:-}"); rate: $(ratio_text "${RATES[03 new]:-}" "${RATES[03-base new]:-}")"
+        echo "03 vs 03-base, CPU per resumed handshake: $(ratio_text "${CPUS[03 reuse]:-}" "${CPUS[03-base reuse]:-}"); rate: $(ratio_text "${RATES[03 reuse]:-}" "${RATES[03-base reuse]:-}"); memory (RSS) after: $(ratio "${FINAL_KB[03]:-}" "${FINAL_KB[03-base]:-}")"
+    fi
+    echo "03 vs s_server, CPU per full handshake: $(ratio_text "${CPUS[03 new]:-}" "${CPUS[s_server new]:-}"); rate: $(ratio_text "${RATES[03 new]:-}" "${RATES[s_server new]:-}")"
+    echo "03 vs nginx, memory (RSS) after $(mib "${FINAL_KB[03]:-}") MiB and $(mib "${FINAL_KB[nginx]:-}") MiB, after ${FINAL_SERVED[03]:-?} and ${FINAL_SERVED[nginx]:-?} connections: $(ratio "${FINAL_KB[03]:-}" "${FINAL_KB[nginx]:-}")"
     for s in "${SERVERS[@]}"; do
         echo "$s resumed vs full: CPU per connection $(ratio "${CPU_MS[$s reuse]}" "${CPU_MS[$s new]}"), rate $(ratio "${RATE[$s reuse]}" "${RATE[$s new]}")"
     done
     echo "04 client vs curl, wall time of one mTLS GET to 03: ${CLIENT_MS[client]} ms vs ${CLIENT_MS[curl]} ms = $(ratio "${CLIENT_MS[client]}" "${CLIENT_MS[curl]}")"
+}
+
+# target NAME STATS OP LIMIT: one line, "pass" or "miss", judged on the median of STATS ("median
+# min max"); a spread that reaches the other side of LIMIT is said, since it weakens the verdict.
+target() {
+    local name=$1 op=$3 limit=$4 median min max verdict
+    read -r median min max <<<"$2"
+    if [[ $median == n/a ]]; then
+        verdict='not measured'
+    elif awk -v m="$median" -v l="$limit" -v op="$op" 'BEGIN { exit !(op == "<=" ? m <= l : m >= l) }'; then
+        verdict=pass
+        if ! awk -v lo="$min" -v hi="$max" -v l="$limit" -v op="$op" 'BEGIN { exit !(op == "<=" ? hi <= l : lo >= l) }'; then
+            verdict='pass, but not in every round'
+        fi
+    else
+        verdict=miss
+    fi
+    if [[ $min == "$max" ]]; then
+        echo "target: $name $op $limit: $verdict ($median)"
+    else
+        echo "target: $name $op $limit: $verdict (median $median, rounds $min-$max)"
+    fi
+}
+
+# The targets of issue 15, 03 against nginx (and 02).
+print_targets() {
+    target "03/nginx CPU per full handshake" "$(ratio_stats "${CPUS[03 new]:-}" "${CPUS[nginx new]:-}")" '<=' 0.8
+    target "03/nginx CPU per resumed handshake" "$(ratio_stats "${CPUS[03 reuse]:-}" "${CPUS[nginx reuse]:-}")" '<=' 0.9
+    target "03/nginx full handshakes per second" "$(ratio_stats "${RATES[03 new]:-}" "${RATES[nginx new]:-}")" '>=' 1.2
+    target "03/nginx resumed handshakes per second" "$(ratio_stats "${RATES[03 reuse]:-}" "${RATES[nginx reuse]:-}")" '>=' 1.2
+    target "03/02 CPU per full handshake" "$(ratio_stats "${CPUS[03 new]:-}" "${CPUS[02 new]:-}")" '<=' 1.05
+    target "03/nginx RSS after $( ((RSS_AFTER > 0)) && echo "$RSS_AFTER connections" || echo "the run")" "$(rss_stats)" '<=' 1.5
+}
+
+# other_share: the percentage of the machine's CPU time (all CPUs) that programs other than the
+# servers and our clients took while the servers were measured, or n/a.
+other_share() {
+    awk -v t="$OTHER_TICKS" -v ns="$MEASURED_NS" -v hz="$CLK_TCK" -v n="$(nproc)" 'BEGIN {
+        if (ns == 0) { print "n/a"; exit }
+        share = 100 * t / hz / (ns / 1e9) / n
+        printf "%.0f\n", share < 0 ? 0 : share }'
 }
 
 machine_line() {
@@ -432,18 +555,21 @@ machine_line() {
     nginx_version=$([[ -n $NGINX ]] && "$NGINX" -v 2>&1 | sed 's/^nginx version: //' || echo "nginx not installed")
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs (${cpu:-unknown CPU}), $(openssl version | cut -d' ' -f1-2)," \
          "${nginx_version}; $KEY_LABEL certificates, $CLIENTS s_time clients, ${SECONDS_PER_MODE} s per mode," \
-         "$([[ $ROUNDS == 1 ]] && echo "1 round" || echo "median of $ROUNDS rounds"), load average $LOAD_BEFORE before, $LOAD_AFTER after"
+         "$([[ $ROUNDS == 1 ]] && echo "1 round" || echo "median of $ROUNDS rounds"); load average $LOAD_BEFORE before and" \
+         "$LOAD_AFTER after (1 min, $(nproc) CPUs; the run's own clients and server add about 3)," \
+         "other programs $(other_share)% of the CPU time while the servers were measured"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
 
-SERVERS=() NOTES=()
+SERVERS=() NOTES=() OTHER_TICKS=0 MEASURED_NS=0
 LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+echo "bench.sh: load average $LOAD_BEFORE (1 min) on $(nproc) CPUs before the run" >&2
 echo "bench.sh: making certificates ..." >&2
 make_certs
-for server in 02 03 s_server nginx; do start_server "$server"; done
+for server in 02 03 ${BASELINE:+03-base} s_server nginx; do start_server "$server"; done
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in new reuse; do
         echo "bench.sh: round $round of $ROUNDS, s_time -$mode, ${SECONDS_PER_MODE} s against each of: ${SERVERS[*]}" >&2
@@ -451,9 +577,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 summarize
+if ((RSS_AFTER > 0)); then echo "bench.sh: each server up to $RSS_AFTER connections, for its memory ..." >&2; fi
+for server in "${SERVERS[@]}"; do top_up "$server"; done
 compare_clients
 stop_started
 LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+echo "bench.sh: load average $LOAD_AFTER (1 min) on $(nproc) CPUs after the run" >&2
 
 echo
 echo "mTLS GET / with $KEY_LABEL certificates: full handshakes (s_time -new), then resumed (-reuse)"
@@ -462,23 +591,35 @@ echo
 print_plain
 echo
 print_ratios
+echo
+print_targets
 for server in "${SERVERS[@]}"; do
     resumed=${REUSED[$server reuse]%\%}
     if [[ $resumed =~ ^[0-9]+$ ]] && ((resumed < 90)); then
         NOTES+=("$server resumed only $resumed% of its -reuse connections: its 'resumed' row is mostly full handshakes.")
     fi
 done
+BUSY=''
 if awk -v l="$LOAD_BEFORE" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-    NOTES+=("the load average was $LOAD_BEFORE before the run: other programs shared the CPUs, so the figures are noisy$( ((ROUNDS > 1)) || echo " (try --rounds 3)").")
+    BUSY="the load average was $LOAD_BEFORE before the run, above half of the $(nproc) CPUs"
+fi
+if awk -v s="$(other_share)" 'BEGIN { exit !(s != "n/a" && s > 10) }'; then
+    BUSY="${BUSY:+$BUSY, and }other programs took $(other_share)% of the CPU time while the servers were measured"
 fi
 for note in "${NOTES[@]}"; do echo "note: $note"; done
+if [[ -n $BUSY ]]; then
+    echo "WARNING: a busy machine: $BUSY. The figures are noisy; measure again on an idle machine."
+fi
 if ((MARKDOWN)); then
     echo
     echo "Measured $(machine_line)."
+    if [[ -n $BUSY ]]; then echo; echo "**Warning: a busy machine: $BUSY. The figures are noisy.**"; fi
     echo
     print_markdown
     echo
     print_ratios | sed 's/^/- /'
+    echo
+    print_targets | sed 's/^/- /'
 fi
 
 # Every server must have served connections in both modes, or the benchmark measured nothing.

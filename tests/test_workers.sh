@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The workers (Part 2 of every server, byte-identical, so chapter 03 stands for all three here):
+# --max-connections N bounds the connections served at once, the next one waits in the kernel's
+# listen queue until a worker is free, a slow client never holds up the others, and the most
+# recently idle worker takes the next connection, so light load keeps one thread busy instead of
+# rotating over all of them. Threads are counted in /proc/PID/task, and which of them woke up in
+# each thread's voluntary_ctxt_switches: nothing new is exposed by the server, and no timing is
+# judged. Run alone with `tests/run.sh test_workers` (after `make`).
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+SERVER=$(program_path 03-custom-ca-validation/server)
+
+oneTimeSetUp() { require_program "$SERVER" && make_test_certs; }
+
+# thread_count: how many threads the server has now.
+thread_count() { find "/proc/$SERVER_PID/task" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# fd_count: how many descriptors the server has open now.
+fd_count() { find "/proc/$SERVER_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+
+# wake_ups: one line per thread but main, "TID voluntary_ctxt_switches" (each time the thread
+# blocked and was woken again: a sleeping idle worker's count does not move).
+wake_ups() {
+    local task
+    for task in "/proc/$SERVER_PID/task"/*; do
+        [[ ${task##*/} != "$SERVER_PID" ]] || continue
+        awk -v tid="${task##*/}" '/^voluntary_ctxt_switches:/ { print tid, $2 }' "$task/status" 2>/dev/null
+    done
+}
+
+# count_log PATTERN: lines of SERVER_LOG past LOG_MARK matching the extended regular expression.
+count_log() { tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG" 2>/dev/null | grep -Ec -e "$1" || true; }
+
+# wait_for_log_count N PATTERN: waits (at most 10 s) until N lines past LOG_MARK match PATTERN.
+wait_for_log_count() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        (($(count_log "$2") >= $1)) && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# sequential_gets N: N clients one after the other, each a full mTLS handshake and GET /; prints
+# how many got 200 `Hello World!`.
+sequential_gets() {
+    local i ok=0
+    for ((i = 0; i < $1; i++)); do
+        curl_get /
+        [[ $CURL_EXIT == 0 && $CURL_STATUS == 200 && $CURL_BODY == 'Hello World!' ]] && ok=$((ok + 1))
+    done
+    echo "$ok"
+}
+
+setUp() { TLS_CLIENT=client; }
+
+# With every worker blocked in accept(), 20 sequential clients would wake 16 threads (and the
+# server would hold 16 + 1 from the start). Here: main, the accepting thread, and one worker.
+test_sequential_clients_are_served_by_one_worker_thread() {
+    start_server "$SERVER" --max-connections 16 || return
+    assertEquals 'threads before any client (main and the accepting thread)' 2 "$(thread_count)"
+    assertEquals 'sequential clients that got Hello World!' 20 "$(sequential_gets 20)"
+    assertEquals 'threads after 20 sequential clients (main, accepting, one worker)' 3 "$(thread_count)"
+}
+
+# Three clients at once make three workers; once all three are idle again, sequential clients go
+# to the one on top of the idle stack, and the two below it sleep on: only the accepting thread
+# and one worker wake up. Handing connections out in turn (oldest idle first) wakes all three.
+test_the_most_recently_idle_worker_takes_the_next_connection() {
+    local before after woke
+    start_server "$SERVER" --max-connections 8 || return
+    open_idle_tls && open_idle_tls && open_idle_tls || return
+    assertEquals 'threads with 3 clients connected (main, accepting, 3 workers)' 5 "$(thread_count)"
+    mark_log
+    cleanup_idle_clients
+    wait_for_log_count 3 'no request' ||
+        fail "the 3 idle clients' connections did not end; log: $(tail -n 5 "$SERVER_LOG")"
+    before=$(wake_ups)
+    assertEquals 'sequential clients that got Hello World!' 10 "$(sequential_gets 10)"
+    after=$(wake_ups)
+    woke=$(join <(sort <<<"$before") <(sort <<<"$after") | awk '$2 != $3' | wc -l)
+    assertEquals "threads that woke up for 10 sequential clients (the accepting thread and one
+worker); before (TID switches):
+$before
+after:
+$after
+" 2 "$woke"
+    assertEquals 'threads after (no new worker while idle ones exist)' 5 "$(thread_count)"
+}
+
+# The bound: with --max-connections 2 and two clients holding both workers, a third client's
+# connection waits (the kernel completed its TCP handshake, nobody answers its TLS hello) and is
+# served as soon as one of the two leaves.
+test_a_connection_beyond_the_bound_waits_then_is_served() {
+    local out curl_pid i
+    start_server "$SERVER" --max-connections 2 || return
+    open_idle_tls && open_idle_tls || return
+    _lib_scratch waiting-curl; out=$LIB_SCRATCH
+    timeout -k 2 30 curl -q -sS --noproxy '*' --max-time 25 --cacert "$CERTS/ca.crt" \
+        --cert "$CERTS/client.crt" --key "$CERTS/client.key" -o "$out.body" -w '%{http_code}' \
+        "https://localhost:$SERVER_PORT/" >"$out" 2>"$out.err" &
+    curl_pid=$!
+    LIB_BG_PIDS+=("$curl_pid")
+    sleep 1
+    assertTrue 'the third client is still waiting while both workers are busy' "process_running $curl_pid"
+    assertEquals 'no request served while both workers are busy' 0 "$(count_log '"GET / HTTP/1\.1"')"
+    assertEquals 'threads: main, accepting, 2 workers (no third)' 4 "$(thread_count)"
+    kill -TERM "${LIB_BG_PIDS[0]}" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do process_running "$curl_pid" || break; sleep 0.1; done
+    wait "$curl_pid" 2>/dev/null
+    assertEquals "the third client, once a worker was free (curl said: $(cat "$out.err"))" \
+        '200 Hello World!' "$(cat "$out") $(cat "$out.body" 2>/dev/null)"
+    assertEquals 'threads after: still 2 workers' 4 "$(thread_count)"
+}
+
+# A client that completed its handshake and then says nothing holds one worker, not the server.
+test_a_slow_client_does_not_hold_up_the_others() {
+    start_server "$SERVER" --max-connections 4 || return
+    open_idle_tls && open_idle_tls || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+# A client that sends its request one byte per TLS record (a slow or hostile one) is served, and
+# holds only its own worker meanwhile. The end of the head, "\r\n\r\n", then arrives across four
+# records: end_of_head() looks at the new bytes and the 3 before them, never again from the start.
+DRIBBLE_PY='
+import socket, ssl, sys
+port, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.load_cert_chain(cert, key)
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20), server_hostname="localhost")
+for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + b"p" * 300 + b"\r\n\r\n":
+    tls.sendall(bytes([byte]))
+answer = b""
+while True:
+    chunk = tls.recv(4096)
+    if not chunk:
+        break
+    answer += chunk
+print(answer.split(b"\r\n")[0].decode(), answer.split(b"\r\n\r\n", 1)[-1].decode())
+'
+
+test_a_request_sent_one_byte_per_record_is_served() {
+    local out
+    start_server "$SERVER" --max-connections 4 || return
+    _lib_scratch dribble; out=$LIB_SCRATCH
+    timeout -k 2 30 python3 -c "$DRIBBLE_PY" "$SERVER_PORT" "$CERTS/ca.crt" "$CERTS/client.crt" \
+        "$CERTS/client.key" >"$out" 2>&1
+    assertEquals "the answer to a request sent one byte per record; the client said: $(cat "$out")" \
+        'HTTP/1.1 200 OK Hello World!' "$(cat "$out")"
+}
+
+# SIGTERM while clients are connected: every worker ends (idle ones, busy ones, the accepting
+# thread), and the server exits 0.
+test_stop_with_clients_connected_exits_cleanly() {
+    local status=0
+    start_server "$SERVER" --max-connections 4 || return
+    assertEquals 'sequential clients that got Hello World!' 3 "$(sequential_gets 3)"
+    open_idle_tls && open_idle_tls || return
+    STOP_TIMEOUT=5 stop_server || status=$?
+    assertEquals "exit status after SIGTERM with 2 clients connected; log: $(tail -n 4 "$SERVER_LOG")" 0 "$status"
+    assert_log 'Stopping: SIGTERM received'
+}
+
+# Descriptors and threads do not grow with the number of connections served.
+test_descriptors_and_threads_stay_bounded() {
+    local fds
+    start_server "$SERVER" --max-connections 8 || return
+    assertEquals 'sequential clients that got Hello World!' 2 "$(sequential_gets 2)"
+    fds=$(fd_count)
+    curl_many 12 /
+    assertEquals "12 parallel clients ($CURL_MANY_SUMMARY)" 12 "$CURL_MANY_OK"
+    assertEquals 'sequential clients that got Hello World!' 20 "$(sequential_gets 20)"
+    assertEquals 'open descriptors after 34 connections' "$fds" "$(fd_count)"
+    assertTrue "threads: at most main, accepting and 8 workers, got $(thread_count)" "(($(thread_count) <= 10))"
+}
+
+# cleanup_idle_clients: ends the clients open_idle_tls started (their connections close).
+cleanup_idle_clients() {
+    local pid
+    for pid in "${LIB_BG_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${LIB_BG_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    LIB_BG_PIDS=()
+}
+
+# shellcheck source=/dev/null
+. "$SHUNIT2"
