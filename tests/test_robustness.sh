@@ -739,10 +739,10 @@ declare -A BATCHES=(
 
 # wait_until_each_connection_logged N: waits (at most 30 s) until the server has logged the line
 # that ends each of N connections past LOG_MARK (every connection ends with exactly one: a
-# refused handshake, no request, or the request and its status), so that none is still being
-# served when the descriptors and memory are measured.
+# refused handshake, no request, chapter 03's 403 to a stranger, or the request and its status),
+# so that none is still being served when the descriptors and memory are measured.
 wait_until_each_connection_logged() {
-    local ended='^(127\.0\.0\.1|\[::1\]):[0-9]+ (handshake failed: |cannot |TLSv1\.[0-9] [^ ]+ (no request: |"))'
+    local ended='^(127\.0\.0\.1|\[::1\]):[0-9]+ (handshake failed: |cannot |rejected .*; answered 403$|TLSv1\.[0-9] [^ ]+ (no request: |"))'
     wait_for_log_count_within 300 "$1" "$ended" && return 0
     fail "chapter $CHAPTER: after $1 connections the server logged the end of only $(count_log "$ended") within 30 s"
     return 1
