@@ -126,6 +126,7 @@ static void printable_request_line(const char *head, size_t length, char *out, s
 static void name_to_text(const X509_NAME *name, char *out, size_t size);
 static void iso8601(const ASN1_TIME *time, char *out, size_t size);
 static void finish_connection(struct connection *c, int client_may_still_send);
+static void close_after_failed_handshake(struct connection *c);
 
 /* =============================================================================================
  * =============================================================================================
@@ -288,6 +289,7 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
         if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL
             && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
             answer_plain_http(fd);
+        close_after_failed_handshake(&c);
         SSL_free(c.ssl);
         return;
     }
@@ -1509,6 +1511,35 @@ static void finish_connection(struct connection *c, int client_may_still_send)
             total += got;
         else if (!wait_for_network(c, ret))
             break;
+    }
+}
+
+/* How long, at most, we wait for a client to close after a failed handshake. */
+#define LINGER_MS               1000
+
+/*
+ * After a failed handshake our alert (or the plain-HTTP answer) is on its way, but the client may
+ * have sent more: a TLS 1.3 client sends its request right after its Finished, without waiting.
+ * Closing with those bytes unread makes the kernel send a reset, which can overtake the alert: the
+ * client then reports "connection reset" instead of the reason (curl's exit 56 with "certificate
+ * required" one time, 35 with "Connection reset by peer" the next). So we send our FIN, then read
+ * and drop what arrives until the client closes too: at most LINGER_MS, never past the deadline.
+ */
+static void close_after_failed_handshake(struct connection *c)
+{
+    char discard[4096];
+    long long until = now_ms() + LINGER_MS, left;
+    struct pollfd readable = { c->fd, POLLIN, 0 };
+
+    if (until > c->deadline_ms)
+        until = c->deadline_ms;
+    if (shutdown(c->fd, SHUT_WR) != 0)
+        return;
+    for (;;) {
+        left = until - now_ms();
+        if (left <= 0 || poll(&readable, 1, (int)left) <= 0
+            || read(c->fd, discard, sizeof discard) <= 0)
+            return;
     }
 }
 

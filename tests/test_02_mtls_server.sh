@@ -48,6 +48,35 @@ test_no_client_certificate_over_tls12_is_refused_in_the_handshake() {
     assert_connection_log 'handshake failed: the client sent no certificate, and one is required$'
 }
 
+# A TLS 1.3 client sends its request right after its Finished, before it has read the server's
+# verdict. Closing on those unread bytes would make the kernel send a reset that can overtake the
+# alert (the client would report "EOF" or "connection reset"); the server reads them until the
+# client closes (close_after_failed_handshake), so the client learns why, every time.
+test_no_client_certificate_the_alert_arrives_even_when_the_client_writes_at_once() {
+    local got
+    use_server || return
+    got=$(timeout 120 python3 - "$SERVER_PORT" "$CERTS/ca.crt" <<'PY'
+import collections, socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=ca)
+got = collections.Counter()
+for _ in range(40):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            try:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n" + b"x" * 20000)
+                tls.recv(100)
+                got["an answer"] += 1
+            except ssl.SSLError as error:
+                got[str(error.reason)] += 1
+            except OSError as error:
+                got[type(error).__name__] += 1
+print(", ".join("%d %s" % (n, what) for what, n in sorted(got.items())))
+PY
+)
+    assertEquals 'what 40 clients that write at once got' '40 TLSV13_ALERT_CERTIFICATE_REQUIRED' "$got"
+}
+
 test_our_client_gets_hello_world() {
     use_server || return
     TLS_CLIENT=client curl_get /
