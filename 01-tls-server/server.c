@@ -258,7 +258,9 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     struct connection c = { fd, NULL, now_ms() + CONNECTION_DEADLINE_MS, "", NULL, "", 0 };
     struct request request = { NULL, NULL, 0 };
     struct response response;
-    char head[MAX_REQUEST_HEAD + 1], request_line[256];
+    /* Zero-filled (8 KiB, about a microsecond): gcc's analyzer cannot see that SSL_read_ex()
+     * fills what read_request_head() then reads, and this settles it for every path. */
+    char head[MAX_REQUEST_HEAD + 1] = "", request_line[256];
     size_t length = 0;
     SSL_CTX *ctx;
     int on = 1;
