@@ -101,7 +101,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(head, data, length);
     head[length] = '\0';
-    if (end_of_head(head, length) != 0)
+    /* read_request_head() searches each new piece (and the 3 bytes before it) as it arrives:
+     * arriving in pieces of any size must find the end exactly where one search of the whole
+     * head does. The first byte picks the size of the pieces. */
+    if (length > 0) {
+        size_t piece = (unsigned char)head[0] % 16 + 1, seen = 0, found = 0;
+
+        while (found == 0 && seen < length) {
+            size_t now = seen + piece < length ? seen + piece : length;
+
+            found = end_of_head(head, now, seen);
+            seen = now;
+        }
+        REQUIRE(found == end_of_head(head, length, 0));
+    }
+    if (end_of_head(head, length, 0) != 0)
         serve_head(head, length, 200);
     else if (length == MAX_REQUEST_HEAD)
         serve_head(head, length, 431);
