@@ -6,7 +6,7 @@
  * certificate says. The pitfall, on purpose: a certificate from *any* issuer will do, like
  * Kestrel's AllowAnyClientCertificate(). Chapter 03 closes that gap.
  *
- * Build:  cc 02-mtls-server/server.c -o 02-mtls-server/server -lssl -lcrypto -lpthread   (or: make)
+ * Build:  make   (or alone, in this folder: cc server.c -o server -lssl -lcrypto -lpthread)
  * Run:    02-mtls-server/server                 (from the repository root, after `make certs`)
  * Try:    curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:5001/
  *
@@ -115,6 +115,7 @@ static const char *describe_tls_error(unsigned long error);
 static SSL_CTX *current_tls_context(void);
 static const char *system_error(int error, char *out, size_t size);
 static int file_is_readable(const char *path, const char *what, const char *default_path);
+static int pem_file_unusable(const char *path, const char *what);
 static void warn_if_expiring(const char *file);
 static void append_to_key_log(const SSL *ssl, const char *line);
 static void tune_for_speed(SSL_CTX *ctx);
@@ -189,20 +190,14 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
     if (!file_is_readable(cert_file, "certificate file", DEFAULT_CERT)
         || !file_is_readable(key_file, "private key file", DEFAULT_KEY))
         return 0;
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        fprintf(stderr, "server: '%s' does not hold a usable PEM certificate\n", cert_file);
-        ERR_print_errors_fp(stderr);
-        return 0;
-    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
+        return pem_file_unusable(cert_file, "certificate");
     warn_if_expiring(cert_file);
     /* OpenSSL compares the key with the certificate as it loads it; a mismatch is reported below. */
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1
         && !(ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_X509
-             && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)) {
-        fprintf(stderr, "server: '%s' does not hold a usable PEM private key\n", key_file);
-        ERR_print_errors_fp(stderr);
-        return 0;
-    }
+             && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH))
+        return pem_file_unusable(key_file, "private key");
     /* A key from another pair would let the server start and then fail every handshake. */
     if (SSL_CTX_check_private_key(ctx) != 1) {
         fprintf(stderr, "server: the private key '%s' does not match the certificate '%s'\n",
@@ -296,7 +291,7 @@ fail:
  */
 static void serve_connection(int fd, const struct sockaddr_storage *peer_address)
 {
-    struct connection c = { fd, NULL, now_ms() + CONNECTION_DEADLINE_MS, "", NULL, "", 0 };
+    struct connection c = { .fd = fd, .deadline_ms = now_ms() + CONNECTION_DEADLINE_MS };
     struct request request = { NULL, NULL, 0 };
     struct response response;
     /* Zero-filled (8 KiB, about a microsecond): gcc's analyzer cannot see that SSL_read_ex()
@@ -650,6 +645,14 @@ static int file_is_readable(const char *path, const char *what, const char *defa
     }
     fclose(f);
     return 1;
+}
+
+/* A file we could read but OpenSSL could not use: name it, then print OpenSSL's reasons. */
+static int pem_file_unusable(const char *path, const char *what)
+{
+    fprintf(stderr, "server: '%s' does not hold a usable PEM %s\n", path, what);
+    ERR_print_errors_fp(stderr);
+    return 0;
 }
 
 /* How many days ahead the warnings below look. */

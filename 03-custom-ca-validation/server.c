@@ -1,17 +1,15 @@
 /*
  * Chapter 03: trust only client certificates issued by our own CA.
  *
- * Chapter 02 accepted a client certificate from anybody. Here a trust store holding only our CA
- * (--ca) checks every client chain: signatures up to our CA, dates, purpose, CA flags and (with
- * --crl) revocation. As in the ASP.NET article the handshake still completes, and a client that
- * failed gets 403 Forbidden while the log says why. No certificate at all is still refused.
+ * Chapter 02 accepted a client certificate from anybody. Here only our CA (--ca) may vouch for one:
+ * a client whose chain fails a check completes the handshake, then gets 403, and the log says why.
  *
- * Build:  cc 03-custom-ca-validation/server.c -o 03-custom-ca-validation/server -lssl -lcrypto -lpthread
+ * Build:  make   (or alone, in this folder: cc server.c -o server -lssl -lcrypto -lpthread)
  * Run:    03-custom-ca-validation/server        (from the repository root, after `make certs`)
  * Try:    curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:5001/
  *
  * How to read it: Part 1 is the TLS lesson, Part 2 the plumbing (the same in every chapter).
- * TLS in 46 calls, in the order they run:
+ * TLS in 40 calls, in the order they run:
  *   at start-up, create_server_context():
  *     SSL_CTX_new(TLS_server_method())    a context: the settings every connection shares
  *     SSL_CTX_set_min_proto_version()     TLS 1.2 or newer
@@ -27,17 +25,16 @@
  *     SSL_CTX_set_verify()                ask every client for a certificate, and require one
  *     SSL_CTX_set_session_id_context()    which server's policy a resumed session was made under
  *   trust_only_our_ca():
- *     X509_STORE_new(), X509_STORE_load_file(), SSL_CTX_set_cert_store()   trust our CA only
- *     SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list()   name it in the CertificateRequest
- *     SSL_CTX_set_purpose()               the certificate must be meant for TLS clients
- *     X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   --crl, all levels
+ *     SSL_CTX_get_cert_store(), SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list(),
+ *     SSL_CTX_load_verify_file(), SSL_CTX_get_client_CA_list(), SSL_CTX_set_purpose()   our CA only
+ *     X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   --crl, every level
  *   for each connection, serve_connection():
  *     SSL_CTX_up_ref()                    the context of the moment: SIGHUP may replace it (Part 2)
- *     SSL_new(), SSL_set_fd(), SSL_set_app_data()   a TLS connection on the accepted socket
+ *     SSL_new(), SSL_set_fd()             a TLS connection on the accepted socket
+ *     SSL_set_app_data()                  where the verify callback notes the chain's first problem
  *     SSL_accept()                        the handshake (tls_handshake)
- *     X509_STORE_CTX_get_error(), X509_STORE_CTX_get_error_depth(), SSL_get_app_data(),
- *     X509_STORE_CTX_get_current_cert(), SSL_set_verify_result()   keep the chain's first problem
- *     SSL_session_reused(), X509_cmp_current_time()   on resumption, check the dates again
+ *     X509_STORE_CTX_get_error(), SSL_set_verify_result()   the verify callback keeps it
+ *     SSL_session_reused(), X509_cmp_current_time()   on resumption, check the expiry again
  *     SSL_get0_peer_certificate(), SSL_get_verify_result()   trusted (client_is_trusted)? Or 403
  *     SSL_read_ex()                       the request (read_request_head)
  *     SSL_get0_peer_certificate()         the client's certificate, for /whoami (Part 2)
@@ -118,7 +115,7 @@ struct response {
 /* Part 1, the life of a connection, told top-down. */
 static void serve_connection(int fd, const struct sockaddr_storage *peer_address);
 static int tls_handshake(struct connection *c);
-static void check_dates_again_if_resumed(struct connection *c);
+static void check_expiry_again_if_resumed(struct connection *c);
 static void log_client_verdict(const struct connection *c);
 static int client_is_trusted(SSL *ssl);
 static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
@@ -129,6 +126,7 @@ static const char *describe_tls_error(unsigned long error);
 static SSL_CTX *current_tls_context(void);
 static const char *system_error(int error, char *out, size_t size);
 static int file_is_readable(const char *path, const char *what, const char *default_path);
+static int pem_file_unusable(const char *path, const char *what);
 static void warn_if_expiring(const char *file);
 static void append_to_key_log(const SSL *ssl, const char *line);
 static void tune_for_speed(SSL_CTX *ctx);
@@ -167,17 +165,16 @@ static void close_after_failed_handshake(struct connection *c);
 struct tls_files {
     const char *cert_file;
     const char *key_file;
-    const char *ca_file;
-    const char *crl_file;             /* NULL: revocation is not checked */
+    const char *ca_file, *crl_file;   /* crl_file NULL: revocation is not checked */
 };
 
 #define TLS_FILES_DEFAULTS      { DEFAULT_CERT, DEFAULT_KEY, DEFAULT_CA, NULL }
-#define TLS_FILES_SYNOPSIS      "[--cert FILE] [--key FILE] [--ca FILE] [--crl FILE]"
+#define TLS_FILES_SYNOPSIS      "[--ca FILE] [--crl FILE] [--cert FILE] [--key FILE]"
 #define TLS_FILES_HELP \
-    "  --cert FILE           server certificate chain, PEM (default " DEFAULT_CERT ")\n" \
-    "  --key FILE            server private key, PEM (default " DEFAULT_KEY ")\n" \
     "  --ca FILE             the only CA trusted to issue client certificates (default " DEFAULT_CA ")\n" \
-    "  --crl FILE            also refuse client certificates revoked in this CRL, PEM\n"
+    "  --crl FILE            also refuse client certificates revoked in this CRL, PEM\n" \
+    "  --cert FILE           server certificate chain, PEM (default " DEFAULT_CERT ")\n" \
+    "  --key FILE            server private key, PEM (default " DEFAULT_KEY ")\n"
 /* Every file, for Part 2's reload (SIGHUP): it reads them all again and says which changed. */
 #define TLS_FILES_LIST(f)      { (f)->cert_file, (f)->key_file, (f)->ca_file, (f)->crl_file }
 
@@ -212,20 +209,14 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
     if (!file_is_readable(cert_file, "certificate file", DEFAULT_CERT)
         || !file_is_readable(key_file, "private key file", DEFAULT_KEY))
         return 0;
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
-        fprintf(stderr, "server: '%s' does not hold a usable PEM certificate\n", cert_file);
-        ERR_print_errors_fp(stderr);
-        return 0;
-    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1)
+        return pem_file_unusable(cert_file, "certificate");
     warn_if_expiring(cert_file);
     /* OpenSSL compares the key with the certificate as it loads it; a mismatch is reported below. */
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1
         && !(ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_X509
-             && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)) {
-        fprintf(stderr, "server: '%s' does not hold a usable PEM private key\n", key_file);
-        ERR_print_errors_fp(stderr);
-        return 0;
-    }
+             && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH))
+        return pem_file_unusable(key_file, "private key");
     /* A key from another pair would let the server start and then fail every handshake. */
     if (SSL_CTX_check_private_key(ctx) != 1) {
         fprintf(stderr, "server: the private key '%s' does not match the certificate '%s'\n",
@@ -237,35 +228,30 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
 }
 
 /*
- * OpenSSL checks the client's chain against our trust store and calls this with its verdict on
- * each certificate. We keep the first problem as the verdict (it usually explains the rest), note
- * where it was for the log, and let the handshake finish: serve_connection() answers 403 to a
- * failed verdict. NEVER USE THIS WITHOUT THAT 403 GATE: on its own it lets everyone through.
+ * OpenSSL checks the client's certificate chain and calls this with its verdict on each
+ * certificate, here against our trust store. We keep the first problem, note where it was for the
+ * log, and finish the handshake. NEVER USE THIS WITHOUT THE 403 GATE: alone, it lets everyone in.
  */
 static int keep_first_problem_and_finish_handshake(int preverify_ok, X509_STORE_CTX *chain)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(chain, SSL_get_ex_data_X509_STORE_CTX_idx());
     struct connection *c = SSL_get_app_data(ssl);
     X509 *at = X509_STORE_CTX_get_current_cert(chain);
-    int error = X509_STORE_CTX_get_error(chain), about_a_crl;
-    long first_problem = SSL_get_verify_result(ssl);
-    char name[256];
+    int error = X509_STORE_CTX_get_error(chain);
+    int crl = error == X509_V_ERR_UNABLE_TO_GET_CRL || error == X509_V_ERR_CRL_HAS_EXPIRED
+              || error == X509_V_ERR_CRL_NOT_YET_VALID;
+    char ca[256];
 
-    if (!preverify_ok && first_problem == X509_V_OK) {
-        SSL_set_verify_result(ssl, error);
-        /* Name the CA whose CRL is at fault, or the certificate at fault when it is not the
-         * client's own (depth 0): a revoked intermediate CA, say. */
-        about_a_crl = error == X509_V_ERR_UNABLE_TO_GET_CRL || error == X509_V_ERR_CRL_HAS_EXPIRED
-                      || error == X509_V_ERR_CRL_NOT_YET_VALID;
-        if (c != NULL && at != NULL
-            && (about_a_crl || X509_STORE_CTX_get_error_depth(chain) > 0)) {
-            name_to_text(about_a_crl ? X509_get_issuer_name(at) : X509_get_subject_name(at), name,
-                         sizeof name);
-            snprintf(c->chain_problem, sizeof c->chain_problem, " (%s %s)",
-                     about_a_crl ? "the CRL from" : "in its chain:", name);
-        }
+    if (!preverify_ok && SSL_get_verify_result(ssl) != X509_V_OK) {
+        X509_STORE_CTX_set_error(chain, (int)SSL_get_verify_result(ssl));   /* keep the first */
     } else if (!preverify_ok) {
-        X509_STORE_CTX_set_error(chain, (int)first_problem);
+        SSL_set_verify_result(ssl, error);
+        /* Name the CA whose CRL is at fault, or the certificate at fault if not the client's. */
+        if (c != NULL && at != NULL && (crl || X509_STORE_CTX_get_error_depth(chain) > 0)) {
+            name_to_text(crl ? X509_get_issuer_name(at) : X509_get_subject_name(at), ca, sizeof ca);
+            snprintf(c->chain_problem, sizeof c->chain_problem, " (%s %s)",
+                     crl ? "the CRL from" : "in its chain:", ca);
+        }
     }
     return 1;
 }
@@ -293,54 +279,29 @@ static int require_client_certificate(SSL_CTX *ctx)
     return 1;
 }
 
-/*
- * The trust store decides whose certificates are accepted. A new SSL_CTX's store starts empty,
- * and this one gets our CA and nothing else: not the system's CA bundle
- * (SSL_CTX_set_default_verify_paths() is never called, so SSL_CERT_FILE and SSL_CERT_DIR play no
- * part), because any public CA would happily issue a certificate to a stranger. Built once here,
- * it is shared by every connection.
- */
+/* A new SSL_CTX's trust store starts empty; we add our CA alone, never the system's CAs
+ * (SSL_CTX_set_default_verify_paths()): any public CA would issue a certificate to a stranger. */
 static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_file)
 {
-    X509_STORE *trust_store;
-    STACK_OF(X509_NAME) *our_ca_names;
-    X509_LOOKUP *lookup;
+    X509_STORE *trust_store = SSL_CTX_get_cert_store(ctx);
+    X509_LOOKUP *crls;
 
-    if (!file_is_readable(ca_file, "CA certificate file", DEFAULT_CA))
+    if (!file_is_readable(ca_file, "CA certificate file", DEFAULT_CA)
+        || (crl_file != NULL && !file_is_readable(crl_file, "CRL file", "")))
         return 0;
-    trust_store = X509_STORE_new();
-    our_ca_names = SSL_load_client_CA_file(ca_file);
-    if (trust_store == NULL || our_ca_names == NULL
-        || X509_STORE_load_file(trust_store, ca_file) != 1) {
-        fprintf(stderr, "server: '%s' does not hold a usable PEM CA certificate\n", ca_file);
-        ERR_print_errors_fp(stderr);
-        X509_STORE_free(trust_store);
-        sk_X509_NAME_pop_free(our_ca_names, X509_NAME_free);
-        return 0;
-    }
-    SSL_CTX_set_cert_store(ctx, trust_store);
     /* Name our CA in the CertificateRequest, so a client holding several certificates can pick. */
-    SSL_CTX_set_client_CA_list(ctx, our_ca_names);
-    /* The certificate must be meant for TLS clients: an extendedKeyUsage without clientAuth fails.
-     * This is the default, made explicit: a server's libssl already checks the "sslclient"
-     * purpose when it has set none. */
+    SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(ca_file));
+    if (SSL_CTX_get_client_CA_list(ctx) == NULL || SSL_CTX_load_verify_file(ctx, ca_file) != 1)
+        return pem_file_unusable(ca_file, "CA certificate");
+    /* For TLS clients (an extendedKeyUsage must list clientAuth): the default, made explicit. */
     SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
     if (crl_file == NULL)
         return 1;
-
-    /* A CRL is a CA's signed list of the certificates it revoked before their expiry date.
-     * CRL_CHECK_ALL checks every certificate of the client's chain, not only the client's own
-     * (CRL_CHECK), so a revoked intermediate CA is noticed too: the file needs one CRL from each
-     * CA, our root's included, and a CRL missing for one level is a rejection. */
-    if (!file_is_readable(crl_file, "CRL file", ""))
-        return 0;
-    lookup = X509_STORE_add_lookup(trust_store, X509_LOOKUP_file());
-    if (lookup == NULL || X509_load_crl_file(lookup, crl_file, X509_FILETYPE_PEM) < 1) {
-        fprintf(stderr, "server: '%s' does not hold a usable PEM certificate revocation list\n",
-                crl_file);
-        ERR_print_errors_fp(stderr);
-        return 0;
-    }
+    /* CRL_CHECK_ALL checks every level of the chain, not only the client's certificate (CRL_CHECK):
+     * a revoked intermediate CA is refused too, and the file needs each CA's CRL, the root's too. */
+    crls = X509_STORE_add_lookup(trust_store, X509_LOOKUP_file());
+    if (crls == NULL || X509_load_crl_file(crls, crl_file, X509_FILETYPE_PEM) < 1)
+        return pem_file_unusable(crl_file, "certificate revocation list");
     X509_STORE_set_flags(trust_store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     warn_if_expiring(crl_file);
     return 1;
@@ -394,7 +355,8 @@ fail:
  */
 static void serve_connection(int fd, const struct sockaddr_storage *peer_address)
 {
-    struct connection c = { fd, NULL, now_ms() + CONNECTION_DEADLINE_MS, "", NULL, "", 0, "" };
+    static const struct response forbidden = { 403, "text/plain", "", "", 0 };
+    struct connection c = { .fd = fd, .deadline_ms = now_ms() + CONNECTION_DEADLINE_MS };
     struct request request = { NULL, NULL, 0 };
     struct response response;
     /* Zero-filled (8 KiB, about a microsecond): gcc's analyzer cannot see that SSL_read_ex()
@@ -434,13 +396,9 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
         SSL_free(c.ssl);
         return;
     }
-    check_dates_again_if_resumed(&c);
+    check_expiry_again_if_resumed(&c);
     log_client_verdict(&c);
-    /* 403 first: before the request is read, so a stranger's is never parsed or routed; then
-     * finish_connection() reads what it sends and throws it away. */
-    if (!client_is_trusted(c.ssl)) {
-        static const struct response forbidden = { 403, "text/plain", "", "", 0 };
-
+    if (!client_is_trusted(c.ssl)) {   /* 403 first: a stranger's request is never even read */
         if (send_response(&c, &request, &forbidden))
             finish_connection(&c, 1);
         SSL_free(c.ssl);
@@ -470,12 +428,8 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     SSL_free(c.ssl);
 }
 
-/*
- * Trust means a verified certificate: one was sent, and its chain passed. The verdict alone (kept
- * in the session on resumption) starts as X509_V_OK and stays so when no certificate is sent, as
- * nothing was checked: testing only that is the classic no-certificate bug, harmless while
- * FAIL_IF_NO_PEER_CERT stays, and open to everyone the day the certificate becomes optional.
- */
+/* Trust means a certificate was sent and its chain passed: the verdict alone is X509_V_OK also when
+ * none came (the classic no-certificate bug, open to all the day FAIL_IF_NO_PEER_CERT goes). */
 static int client_is_trusted(SSL *ssl)
 {
     return SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
@@ -497,23 +451,15 @@ static void log_client_verdict(const struct connection *c)
                X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)), c->chain_problem);
 }
 
-/*
- * A resumed session is judged by the verdict of an earlier handshake, reached against the clock of
- * that moment, and a TLS 1.3 client that keeps resuming keeps that verdict: check the dates again.
- */
-static void check_dates_again_if_resumed(struct connection *c)
+/* A resumed session keeps the verdict of the handshake that made it, against that day's clock:
+ * check notAfter again (notBefore, past then, is past now). Unreadable (0) counts as expired. */
+static void check_expiry_again_if_resumed(struct connection *c)
 {
-    X509 *cert = SSL_get0_peer_certificate(c->ssl);
-
-    if (!SSL_session_reused(c->ssl) || !client_is_trusted(c->ssl))
-        return;
-    /* X509_cmp_current_time(): -1 for a date in the past, 1 in the future, 0 when unreadable. */
-    if (X509_cmp_current_time(X509_get0_notBefore(cert)) < 0
-        && X509_cmp_current_time(X509_get0_notAfter(cert)) > 0)
-        return;
-    SSL_set_verify_result(c->ssl, X509_cmp_current_time(X509_get0_notAfter(cert)) > 0
-                                  ? X509_V_ERR_CERT_NOT_YET_VALID : X509_V_ERR_CERT_HAS_EXPIRED);
-    snprintf(c->chain_problem, sizeof c->chain_problem, " (checked again on resumption)");
+    if (SSL_session_reused(c->ssl) && client_is_trusted(c->ssl)
+        && X509_cmp_current_time(X509_get0_notAfter(SSL_get0_peer_certificate(c->ssl))) <= 0) {
+        SSL_set_verify_result(c->ssl, X509_V_ERR_CERT_HAS_EXPIRED);
+        snprintf(c->chain_problem, sizeof c->chain_problem, " (checked again on resumption)");
+    }
 }
 
 /*
@@ -806,6 +752,14 @@ static int file_is_readable(const char *path, const char *what, const char *defa
     }
     fclose(f);
     return 1;
+}
+
+/* A file we could read but OpenSSL could not use: name it, then print OpenSSL's reasons. */
+static int pem_file_unusable(const char *path, const char *what)
+{
+    fprintf(stderr, "server: '%s' does not hold a usable PEM %s\n", path, what);
+    ERR_print_errors_fp(stderr);
+    return 0;
 }
 
 /* How many days ahead the warnings below look. */
@@ -1538,8 +1492,7 @@ static void describe_client_certificate(SSL *ssl, struct response *response)
         response->body_length = (size_t)snprintf(
             response->body, sizeof response->body,
             "{\"subject\":\"%s\",\"issuer\":\"%s\",\"serial\":\"%.64s\",\"notBefore\":\"%s\","
-            /* Chapter 03's lesson reaches into the plumbing here: only a trusted client gets this
-             * far (see the 403 gate in serve_connection()), so /whoami says so. */
+            /* 03's lesson reaches into the plumbing: only a trusted client gets here (403 gate). */
             "\"notAfter\":\"%s\",\"sha256\":\"%s\",\"trusted\":true}",
             json_subject, json_issuer, serial_hex, not_before, not_after, fingerprint);
     }

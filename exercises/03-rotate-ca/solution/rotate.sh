@@ -24,7 +24,7 @@ openssl x509 -req -in new-client.csr -CA new-ca.crt -CAkey new-ca.key -days 825 
     -extfile new-client.ext -out new-client.crt
 
 # The trust store for the rotation: both CAs, one PEM certificate after the other. Chapter 03 loads
-# every certificate in the --ca file (X509_STORE_load_file), and names both in its
+# every certificate in the --ca file (SSL_CTX_load_verify_file), and names both in its
 # CertificateRequest (SSL_load_client_CA_file), so old and new clients both get in. Once every
 # client has moved, restart with --ca new-ca.crt alone to retire the old CA.
 cat ca.crt new-ca.crt >trust-both.crt
