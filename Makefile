@@ -32,7 +32,7 @@ run-03: 03-custom-ca-validation/server certs
 
 demo:
 	scripts/deps.sh
-	$(MAKE) all certs
+	$(MAKE) all
 	scripts/demo.sh
 
 test: all

@@ -5,10 +5,10 @@
 # FAIL for each, with a hint for each FAIL. Exit 0 when every scenario passes, 1 when not, 2 on
 # bad arguments.
 #
-#   N           1, 2 or 3
+#   N           1, 2, 3 or 4
 #   SOURCE      your file; default: the one the exercise's README tells you to create
 #               (exercises/01-refuse-in-handshake/server.c, exercises/02-allowed-subjects/server.c,
-#               exercises/03-rotate-ca/rotate.sh)
+#               exercises/03-rotate-ca/rotate.sh, exercises/04-resume-session/client.c)
 #   --solution  check the reference solution instead (spoiler: it is built from solution.diff or
 #               solution/ in the exercise's folder)
 #
@@ -24,13 +24,16 @@ usage() {
     exit 2
 }
 
-[[ $# -ge 1 && $# -le 2 && $1 =~ ^[1-3]$ ]] || usage
+[[ $# -ge 1 && $# -le 2 && $1 =~ ^[1-4]$ ]] || usage
 EXERCISE=$1
 CHAPTER_03=03-custom-ca-validation/server.c
+BASE=$CHAPTER_03   # the file a learner copies to start, and the solution.diff applies to
 case $EXERCISE in
     1) DIR=exercises/01-refuse-in-handshake TITLE='refuse untrusted clients in the handshake' FILE=server.c ;;
     2) DIR=exercises/02-allowed-subjects TITLE='allow only certain client subjects' FILE=server.c ;;
     3) DIR=exercises/03-rotate-ca TITLE='rotate to a new CA without downtime' FILE=rotate.sh ;;
+    4) DIR=exercises/04-resume-session TITLE='resume the TLS session across runs (04 client)' FILE=client.c
+       BASE=04-client/client.c ;;
 esac
 SOURCE=${2:-$DIR/$FILE}
 
@@ -52,8 +55,8 @@ echo "${bold}Exercise $EXERCISE: $TITLE${plain}"
 if [[ $SOURCE == --solution ]]; then
     SOURCE=$LIB_TMP/solution-$FILE
     if [[ -f $DIR/solution.diff ]]; then
-        if ! patch -s -o "$SOURCE" "$CHAPTER_03" "$DIR/solution.diff" >"$LIB_TMP/patch.log" 2>&1; then
-            echo "${red}The reference solution $DIR/solution.diff no longer applies to $CHAPTER_03:${plain}"
+        if ! patch -s -o "$SOURCE" "$BASE" "$DIR/solution.diff" >"$LIB_TMP/patch.log" 2>&1; then
+            echo "${red}The reference solution $DIR/solution.diff no longer applies to $BASE:${plain}"
             cat "$LIB_TMP/patch.log"
             exit 1
         fi
@@ -61,14 +64,14 @@ if [[ $SOURCE == --solution ]]; then
         cp "$DIR/solution/$FILE" "$SOURCE"
     fi
     SOURCE_SHOWN=$DIR/solution/$FILE
-    [[ ! -f $DIR/solution.diff ]] || SOURCE_SHOWN="$CHAPTER_03 + $DIR/solution.diff"
+    [[ ! -f $DIR/solution.diff ]] || SOURCE_SHOWN="$BASE + $DIR/solution.diff"
     echo "Checking the reference solution ($SOURCE_SHOWN)."
 else
     SOURCE_SHOWN=$SOURCE
     if [[ ! -f $SOURCE ]]; then
         echo "${red}There is no $SOURCE yet.${plain} Start from the README: $DIR/README.md"
-        if [[ $FILE == server.c ]]; then
-            echo "  cp $CHAPTER_03 $SOURCE    # then edit it"
+        if [[ $FILE == *.c ]]; then
+            echo "  cp $BASE $SOURCE    # then edit it"
         else
             echo "  cp $DIR/start.sh $SOURCE    # then edit it"
         fi
@@ -111,8 +114,9 @@ report() {
 }
 
 # expect FIXTURE WANTED DESCRIPTION HINT: one request to / presenting $CERTS/FIXTURE.crt (or no
-# certificate when FIXTURE is -). WANTED: 200 (Hello World!), 403 (empty body) or refused (no
-# HTTP answer: the server ended the TLS handshake).
+# certificate when FIXTURE is -). WANTED: 200 (Hello World!), 403 (empty body), refused (no
+# HTTP answer: the server ended the TLS handshake) or untrusted (curl refused the server's
+# certificate, exit 60). CURL_CA=FILE makes curl trust FILE instead of ca.crt.
 expect() {
     local fixture=$1 wanted=$2 description=$3 hint=$4 got ok=no
     [[ $fixture != - ]] || fixture=''
@@ -127,6 +131,7 @@ expect() {
         200) [[ $CURL_STATUS == 200 && $CURL_BODY == 'Hello World!' ]] && ok=ok ;;
         403) [[ $CURL_STATUS == 403 && -z $CURL_BODY ]] && ok=ok ;;
         refused) [[ $CURL_STATUS == 000 && $CURL_EXIT =~ ^(35|52|56)$ ]] && ok=ok ;;
+        untrusted) [[ $CURL_STATUS == 000 && $CURL_EXIT == 60 ]] && ok=ok ;;  # curl refused the server
     esac
     if [[ $ok != ok && -n ${CURL_LOCAL_PORT:-} ]] && wait_for_log ":$CURL_LOCAL_PORT " 1; then
         got+="; server log: $(tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG" | grep -F ":$CURL_LOCAL_PORT " | paste -sd '|' | sed 's/|/ | /g')"
@@ -139,7 +144,7 @@ build() {
     local cflags libs
     cflags=$(pkg-config --cflags openssl 2>/dev/null)
     libs=$(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
-    PROGRAM=$LIB_TMP/server
+    PROGRAM=$LIB_TMP/${FILE%.c}
     # shellcheck disable=SC2086  # the flags are words
     if ! cc -O1 -g -Wall -Wextra $cflags -o "$PROGRAM" "$1" $libs -lpthread >"$LIB_TMP/cc.log" 2>&1; then
         echo "${red}$SOURCE_SHOWN does not compile:${plain}"
@@ -161,6 +166,18 @@ start() {
     fi
 }
 
+# expect_log PATTERN DESCRIPTION HINT: the server logged, since the last expect, a line matching
+# the extended regular expression PATTERN (case-insensitive).
+expect_log() {
+    local got
+    if wait_for_log "$1" 3; then
+        report ok "$2"
+    else
+        got=$(tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG" | paste -sd '|' | sed 's/|/ | /g')
+        report no "$2" "server log: ${got:-(nothing)}" "$3"
+    fi
+}
+
 exercise_1() {
     build "$SOURCE"
     start "$PROGRAM"
@@ -168,8 +185,14 @@ exercise_1() {
         "a trusted client must still get in: return preverify_ok, not 0, from the verify callback"
     expect other-client refused "a client from another CA (other-client): refused in the handshake" \
         "the verify callback decides: it returns 1 (\"carry on\") whatever preverify_ok says; returning preverify_ok ends the handshake with an alert"
+    expect_log 'other-client.*unable to get local issuer certificate' \
+        "the log names the refused certificate (other-client) and why (unable to get local issuer certificate)" \
+        "OpenSSL's own line only says 'certificate verify failed'. In the verify callback, when preverify_ok is 0, print the subject of X509_STORE_CTX_get_current_cert() and X509_verify_cert_error_string(X509_STORE_CTX_get_error())"
     expect expired-client refused "an expired client certificate: refused in the handshake" \
         "preverify_ok is 0 for an expired certificate too; return it from complete_handshake_for_any_certificate()"
+    expect_log 'expired-client.*certificate has expired' \
+        "the log names the expired certificate and says it has expired" \
+        "print the verification error of the certificate the callback is looking at, not a fixed sentence"
     expect server-eku-client refused "a certificate not meant for clients (EKU serverAuth only): refused in the handshake" \
         "SSL_CTX_set_purpose() makes this a verification failure; it ends the handshake once the callback returns preverify_ok"
     expect - refused "no client certificate at all: still refused in the handshake" \
@@ -246,6 +269,78 @@ exercise_3() {
         "new-ca.crt must be a CA certificate (basicConstraints CA:TRUE) that signed new-client.crt"
     expect client 403 "a client still on the old CA: now 403 (the old CA is retired)" \
         "new-ca.crt must be a new CA with its own key, not a copy of ca.crt"
+    stop_server >/dev/null 2>&1
+
+    echo "Step 3, the server's own certificate: $chapter_03 --cert certs/new-server.crt --key certs/new-server.key --ca certs/trust-both.crt"
+    if [[ ! -f $CERTS/new-server.crt || ! -f $CERTS/new-server.key ]]; then
+        report no "the script re-issues the server's certificate under the new CA" \
+            "no new-server.crt and new-server.key in the directory given as the script's argument" \
+            "TODO 2: a key, a CSR with -subj /CN=localhost, and openssl x509 -req -CA new-ca.crt -CAkey new-ca.key with an extension file holding extendedKeyUsage = serverAuth and the subjectAltName of server.crt"
+        return
+    fi
+    start "$chapter_03" --cert "$CERTS/new-server.crt" --key "$CERTS/new-server.key" --ca "$CERTS/trust-both.crt"
+    CURL_CA=$CERTS/trust-both.crt expect client 200 \
+        "a client that trusts both CAs (curl --cacert trust-both.crt) accepts the re-issued server certificate for localhost" \
+        "new-server.crt must be issued by new-ca, with extendedKeyUsage = serverAuth and subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1 (copy the server.ext of scripts/gen-certs.sh)"
+    CURL_CA=$CERTS/ca.crt expect client untrusted \
+        "a client that trusts only the old CA refuses it: that is why clients get trust-both.crt first" \
+        "new-server.crt must be signed by new-ca.key, not by the old ca.key"
+}
+
+# The 04 client keeps its TLS session in a file and offers it again on the next run.
+exercise_4() {
+    local port out status
+    build "$SOURCE"
+    port=$(free_port)
+    # openssl s_server -www answers with a page that says whether the session was New or Reused.
+    if ! start_peer "$port" openssl s_server -accept "$port" -cert "$CERTS/server.crt" \
+            -key "$CERTS/server.key" -CAfile "$CERTS/ca.crt" -Verify 1 -verify_return_error -www -quiet \
+            2>"$LIB_TMP/peer.err"; then
+        echo "${red}openssl s_server did not start:${plain}"; cat "$LIB_TMP/peer.err"; exit 1
+    fi
+    local session=$LIB_TMP/session.pem url="https://localhost:$port/"
+    run_client() {
+        status=0
+        out=$(cd "$ROOT" && timeout 20 "$PROGRAM" --ca "$CERTS/ca.crt" --cert "$CERTS/client.crt" \
+              --key "$CERTS/client.key" "$@" "$url" 2>&1) || status=$?
+    }
+
+    run_client --session "$session"
+    if [[ $status == 0 && $out == *'New, TLS'* ]]; then report ok "first run with --session FILE: exit 0, a new session"
+    else report no "first run with --session FILE: exit 0, a new session" "exit $status: ${out:0:300}" \
+        "accept --session FILE in parse_command_line() (and in usage()); a file that does not exist yet is not an error"
+    fi
+    if [[ -s $session ]] && grep -q 'BEGIN SSL SESSION PARAMETERS' "$session"; then
+        report ok "the session is saved in FILE (PEM_write_SSL_SESSION)"
+    else report no "the session is saved in FILE (PEM_write_SSL_SESSION)" "$(head -c 200 "$session" 2>/dev/null || echo 'no file')" \
+        "after reading the answer (TLS 1.3 sends the session ticket after the handshake), write SSL_get1_session() with PEM_write_SSL_SESSION()"
+    fi
+    if [[ -f $session && $(ls -l "$session" | cut -c1-10) == -rw------- ]]; then
+        report ok "FILE is readable by its owner only (it holds the session's secret)"
+    else report no "FILE is readable by its owner only (it holds the session's secret)" "$(ls -l "$session" 2>&1)" \
+        "create it with open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600) and fdopen(), not fopen()"
+    fi
+    run_client --session "$session"
+    if [[ $status == 0 && $out == *'Reused, TLS'* ]]; then report ok "second run: the server resumes the session (s_server says Reused)"
+    else report no "second run: the server resumes the session (s_server says Reused)" "exit $status: ${out:0:300}" \
+        "before SSL_connect(), read the file with PEM_read_SSL_SESSION() and offer it with SSL_set_session()"
+    fi
+    if [[ $out == *'session resumed'* ]]; then report ok "the summary line says 'session resumed' (SSL_session_reused())"
+    else report no "the summary line says 'session resumed' (SSL_session_reused())" "${out##*$'\n'}" \
+        "append '; session resumed' to the summary line when SSL_session_reused() says so"
+    fi
+    echo 'not a session' >"$session"
+    run_client --session "$session"
+    if [[ $status == 0 && $out == *'New, TLS'* && $out == *"$session"* ]]; then
+        report ok "a file that holds no session: named in a warning, then a full handshake"
+    else report no "a file that holds no session: named in a warning, then a full handshake" "exit $status: ${out:0:300}" \
+        "when PEM_read_SSL_SESSION() returns NULL, print a sentence naming the file, and carry on without it"
+    fi
+    run_client
+    if [[ $status == 0 && $out == *'New, TLS'* && $out != *'session resumed'* ]]; then
+        report ok "without --session: as before"
+    else report no "without --session: as before" "exit $status: ${out:0:300}" "--session is optional"
+    fi
 }
 
 "exercise_$EXERCISE"

@@ -3,6 +3,7 @@
 # certificate) accept this certificate? If not, why, and which openssl commands fix it?
 #
 #   scripts/cert-doctor.sh CERT [--ca CA] [--key KEY] [--for client|server] [--host NAME] [--crl CRL]
+#   scripts/cert-doctor.sh FILE.p12 --password PASSWORD [...]
 #
 # It applies the rules of those programs with the openssl CLI only: a chain from CERT (and the
 # certificates after the first one in CERT's file, sent along by the peer) to CA; the validity dates;
@@ -10,6 +11,8 @@
 # (CA:TRUE); for a server, the host name or IP address in subjectAltName (never the subject CN, which
 # the 04 client does not read); with --key, that the key belongs to the certificate; with --crl,
 # that the certificate's issuer published a CRL and that it does not list the certificate.
+# A PKCS#12 file (.p12 or .pfx, as browsers and other stacks import) is opened with --password: the
+# certificate and the CA certificates in it are checked as if sent together, and so is its key.
 #
 # Each check prints `✓ what is fine` or `✗ what is wrong`, followed by `  fix: the commands to run`.
 # The last line is `verdict: accepted` (exit 0) or `verdict: refused (N problems)` (exit 1).
@@ -19,6 +22,7 @@ set -euo pipefail
 usage() {
   cat <<'EOF'
 usage: scripts/cert-doctor.sh CERT [--ca CA] [--key KEY] [--for client|server] [--host NAME] [--crl CRL]
+       scripts/cert-doctor.sh FILE.p12 --password PASSWORD [--ca CA] [--for client|server] ...
 
 Tell whether chapter 03 (--for client) or the chapter 04 client (--for server) would accept
 the certificate in CERT (a PEM file: the certificate, then any intermediates sent with it),
@@ -31,6 +35,8 @@ and if not, why and how to fix it.
   --host NAME   the host name or IP address the 04 client connects to (--for server only;
                 default localhost)
   --crl CRL     also check revocation against the CRL(s) in this PEM file, as 03 --crl does
+  --password PW the password of a PKCS#12 CERT (.p12 or .pfx: key, certificate and CA
+                certificates in one file; scripts/gen-certs.sh's are mtls-by-example)
   --help        show this help
 
 Exit status: 0 accepted, 1 refused, 2 usage error or unreadable file.
@@ -40,11 +46,11 @@ EOF
 die_usage() { echo "cert-doctor.sh: $1" >&2; usage >&2; exit 2; }
 die_file() { echo "cert-doctor.sh: $1" >&2; exit 2; }
 
-cert="" ca=certs/ca.crt key="" role=client host="" crl=""
+cert="" ca=certs/ca.crt key="" role=client host="" crl="" password=""
 while (($# > 0)); do
   case $1 in
     --help | -h) usage; exit 0 ;;
-    --ca | --key | --for | --host | --crl)
+    --ca | --key | --for | --host | --crl | --password)
       (($# >= 2)) || die_usage "$1 needs a value"
       case $1 in
         --ca) ca=$2 ;;
@@ -52,6 +58,7 @@ while (($# > 0)); do
         --for) role=$2 ;;
         --host) host=$2 ;;
         --crl) crl=$2 ;;
+        --password) password=$2 ;;
       esac
       shift ;;
     -*) die_usage "unknown option '$1'" ;;
@@ -91,7 +98,33 @@ readable "$cert" "certificate file"
 readable "$ca" "CA file (--ca)"
 [[ -z $key ]] || readable "$key" "key file (--key)"
 [[ -z $crl ]] || readable "$crl" "CRL file (--crl)"
-split_certs "$cert"
+
+# A PKCS#12 file: take out its certificates (its own first, then the CA certificates it holds) and
+# its key into the scratch folder, and read those. -legacy is needed for RC2-encrypted files
+# (openssl pkcs12 -export -legacy, as older Keychain and Windows versions want).
+pem=$cert key_label=$key p12=""
+cert_out=$cert   # the PEM file a fix re-issues
+if [[ $cert == *.p12 || $cert == *.pfx ]]; then
+  p12=$cert cert_out=${cert%.*}.crt
+  [[ -n $password ]] || die_usage "'$cert' is a PKCS#12 file: give its password with --password"
+  pem=$scratch/p12-certs.pem
+  p12_legacy=()
+  openssl pkcs12 -in "$cert" -passin "pass:$password" -noout 2>/dev/null || p12_legacy=(-legacy)
+  if ! openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -noout 2>"$scratch/p12.err"; then
+    die_file "cannot open the PKCS#12 file '$cert' with that password: $(grep -m 1 -o 'mac verify failure\|[a-z ]*unsupported[a-z ]*' "$scratch/p12.err" || head -n 1 "$scratch/p12.err")"
+  fi
+  { openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -nokeys -clcerts &&
+    openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -nokeys -cacerts; } >"$pem" 2>/dev/null ||
+    die_file "cannot read the certificates in '$cert'"
+  if [[ -z $key ]]; then
+    key=$scratch/p12.key key_label="the key in $cert"
+    (umask 077 && openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -nocerts -nodes \
+       -out "$key" 2>/dev/null) || die_file "cannot read the private key in '$cert'"
+  fi
+elif [[ -n $password ]]; then
+  die_usage "--password is for a PKCS#12 CERT (.p12 or .pfx)"
+fi
+split_certs "$pem"
 if ((cert_count == 0)) || ! openssl x509 -in "$scratch/cert-0.pem" -noout 2>/dev/null; then
   die_file "'$cert' holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
 fi
@@ -182,8 +215,16 @@ fix() {
 }
 
 # The files a re-issue works with, named after CERT: client.crt -> client.key, client.csr, ...
-base=${cert%.crt}
+base=${cert_out%.crt}
 key_file=${key:-$base.key}
+[[ -z $p12 || $key_label == "$key" ]] || key_file=$base.key   # the key came out of the .p12
+
+# p12_export_line: the command that makes the PKCS#12 file again from the re-issued PEM files
+# (it asks for the new file's password).
+p12_export_line() {
+  quote_words openssl pkcs12 -export -inkey "$key_file" -in "$cert_out" -certfile "$ca" \
+    -name "$(basename "$base")" -out "$p12"
+}
 ca_key=${ca%.crt}.key
 
 # reissue_fix [new-key] [ISSUER_CRT]: fix lines that make CERT again, the way scripts/gen-certs.sh
@@ -210,7 +251,8 @@ reissue_fix() {
   lines+=("$(quote_words printf '%s\n' "${ext[@]}") > $(quote_words "$base.ext")"
           "$(quote_words openssl req -new -key "$key_file" -subj "$subject" -out "$base.csr")"
           "$(quote_words openssl x509 -req -in "$base.csr" -CA "$issuer" -CAkey "$issuer_key" -days 825 \
-               -sha256 -extfile "$base.ext" -out "$cert")")
+               -sha256 -extfile "$base.ext" -out "$cert_out")")
+  [[ -z $p12 ]] || lines+=("$(p12_export_line)")
   fix "${lines[@]}"
 }
 
@@ -218,7 +260,7 @@ reissue_fix() {
 is_ip() { [[ $1 == *:* || $1 =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; }
 
 chain_args=(-CAfile "$ca")   # what we trust, and the certificates sent along with CERT
-((cert_count == 1)) || chain_args+=(-untrusted "$cert")
+((cert_count == 1)) || chain_args+=(-untrusted "$pem")
 verify_args=("${chain_args[@]}" -purpose "ssl$role")
 [[ -z $crl ]] || verify_args+=(-crl_check -CRLfile "$crl")
 if [[ $role == server ]]; then
@@ -267,7 +309,8 @@ check_chain() {
       message="it does not chain to $ca: $(field "$depth" subject) was issued by $issuer, and neither $ca nor $cert holds that issuer's certificate (OpenSSL: $message)"
       if [[ -n $found && $(field_of_file "$found" issuer) != "$issuer" ]]; then
         problem chain "$message; $issuer is an intermediate CA ($found): send it along"
-        fix "$(quote_words cat "$found") >> $(quote_words "$cert")"
+        if [[ -z $p12 ]]; then fix "$(quote_words cat "$found") >> $(quote_words "$cert")"
+        else fix "$(quote_words cat "$found") >> $(quote_words "$cert_out")" "$(p12_export_line)"; fi
       else
         [[ -z $found ]] || message+="; $found is that CA: trusting it (--ca $found) would accept everything it signs, so rather have your CA sign"
         problem chain "$message"
@@ -365,12 +408,12 @@ check_name() {
 check_key() {
   [[ -n $key ]] || return 0
   if [[ $(openssl x509 -in "$leaf" -noout -pubkey) == "$(openssl pkey -in "$key" -pubout)" ]]; then
-    ok "$key is its private key (same public key)"
+    ok "$key_label is its private key (same public key)"
     return
   fi
-  problem key "$key does not match it: the key belongs to another certificate, and the TLS handshake would fail"
+  problem key "$key_label does not match it: the key belongs to another certificate, and the TLS handshake would fail"
   fix "compare the two public keys; use the .key made together with $cert:" \
-      "$(quote_words openssl x509 -in "$cert" -noout -pubkey) | openssl sha256" \
+      "$(quote_words openssl x509 -in "$cert_out" -noout -pubkey) | openssl sha256" \
       "$(quote_words openssl pkey -in "$key" -pubout) | openssl sha256"
 }
 
@@ -424,7 +467,7 @@ check_the_rest() {
     [[ -n $code && $failed != *" $(category "$code" "$depth") "* && $seen != *"|$message|"* ]] || continue
     seen+="|$message|"
     problem other "openssl verify also reports, for $(subject_at "$depth"): $message"
-    fix "$(quote_words openssl verify "${verify_args[@]}" "$cert")"
+    fix "$(quote_words openssl verify "${verify_args[@]}" "$cert_out")"
   done <<<"$verdict_errors"
 }
 

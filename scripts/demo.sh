@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# scripts/demo.sh: walks the chapters. For each chapter program that is built, it starts the
-# server on a free port, runs that chapter's curl commands (scripts/curl-checks.sh), shows the
-# server's log, and stops it. `make demo` runs it after installing the tools (scripts/deps.sh),
-# building and making the certificates. Exits 1 when something did not go as the chapter says.
+# scripts/demo.sh: makes the certificates, then walks the chapters. The certificates come first:
+# the articles' recipe (CA, server, client, other CA) in full, then one line per further fixture,
+# with the full output kept in certs/gen-certs.log (scripts/gen-certs.sh --quiet-fixtures). Then,
+# for each chapter program that is built, it starts the server on a free port, runs that chapter's
+# curl commands (scripts/curl-checks.sh), shows the server's log, and stops it. `make demo` runs it
+# after installing the tools (scripts/deps.sh) and building. Exits 1 when something did not go as
+# the chapter says.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,9 +38,13 @@ chapter_program() {
     esac
 }
 
-if [[ ! -f certs/ca.crt || ! -f certs/server.crt ]]; then
-    echo "No certificates in certs/ yet; making them first:"
-    scripts/gen-certs.sh certs
+heading="Certificates: the articles' recipe, then the test fixtures"
+echo "${bold}$heading${plain}"
+echo "${bold}${heading//?/=}${plain}"
+echo "Each openssl command, with the reason for it (files that already exist are kept):"
+if ! scripts/gen-certs.sh --quiet-fixtures certs; then
+    echo "${red}scripts/gen-certs.sh failed; see above.${plain}"
+    exit 1
 fi
 
 results=() failures=0

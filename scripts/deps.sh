@@ -6,7 +6,8 @@
 # (Fedora, RHEL) or brew (macOS), through sudo when not root, without asking questions. On any
 # other system it prints what is missing and exits 1.
 #
-#   --optional  also the peers the interop tests use when present (gnutls-cli, nginx, clang)
+#   --optional  also the peers the interop and browser tests use when present (gnutls-cli, nginx,
+#               clang, Go, Node.js, a JDK, Python's requests, Chromium and the NSS tools)
 #   --check     only report; install nothing (exit 1 when something is missing)
 #
 # To add a tool, add one line to the table below (and a case to `have` if `command -v` is not
@@ -26,6 +27,12 @@ python3            python3         python3              python@3   required
 gnutls-cli         gnutls-bin      gnutls-utils         gnutls     optional
 nginx              nginx-light     nginx                nginx      optional
 clang              clang           clang                llvm       optional
+go                 golang-go       golang               go         optional
+node               nodejs          nodejs               node       optional
+javac              default-jdk-headless java-17-openjdk-devel openjdk optional
+python3-requests   python3-requests python3-requests    -          optional
+chromium           chromium        chromium             chromium   optional
+certutil           libnss3-tools   nss-tools            nss        optional
 "
 
 usage() {
@@ -54,6 +61,7 @@ have() {
             echo '#include <openssl/ssl.h>' | "$compiler" -E -x c - >/dev/null 2>&1 ;;
         shunit2) command -v shunit2 >/dev/null || [[ -r /usr/share/shunit2/shunit2 ]] ;;
         nginx) command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] ;;
+        python3-requests) python3 -c 'import requests' 2>/dev/null || /usr/bin/python3 -c 'import requests' 2>/dev/null ;;
         *) command -v "$1" >/dev/null ;;
     esac
 }
@@ -76,7 +84,10 @@ while read -r tool _ _ _ need; do
     echo "missing  $tool${manager:+ (package: $package)}"
     missing_tools+=("$tool")
     if [[ $package == - ]]; then
-        echo "         $tool cannot be installed with $manager; on macOS run: xcode-select --install" >&2
+        case $tool in
+            cc) echo "         $tool cannot be installed with $manager; on macOS run: xcode-select --install" >&2 ;;
+            python3-requests) echo "         $tool cannot be installed with $manager; run: pip3 install requests" >&2 ;;
+        esac
     elif [[ " ${packages[*]:-} " != *" $package "* ]]; then
         packages+=("$package")
     fi

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # gen-certs.sh: make every private key, certificate and CRL this suite uses, with the openssl CLI only.
 #
-#   scripts/gen-certs.sh [--force] [DIR]        (DIR defaults to certs/ in the repository)
+#   scripts/gen-certs.sh [--force] [--quiet-fixtures] [DIR]   (DIR defaults to certs/ in the repository)
 #
 # Each command is printed before it runs, with one line saying why, so `make certs` doubles as the
 # recipe: copy the `$ ...` lines into a shell inside DIR and you get the same files.
+# --quiet-fixtures (what `make demo` uses) prints parts 1 and 2 in full, then one line per further
+# fixture ("made expired-client: ..."), and keeps the full output in DIR/gen-certs.log.
 #
 # Part 1 is the recipe the articles walk through (a CA, a server and a client certificate), written
 # out literally. Part 2 repeats it for an unrelated CA. The rest are the fixtures later chapters
@@ -18,23 +20,27 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: scripts/gen-certs.sh [--force] [DIR]
+usage: scripts/gen-certs.sh [--force] [--quiet-fixtures] [DIR]
 
 Make the keys, certificates and CRL used by the chapters and tests in DIR
 (default: certs/ in the repository; a relative DIR is relative to the current directory).
 Existing NAME.key + NAME.crt pairs are kept; --force makes everything again.
 Set OPENSSL=/path/to/openssl to pick the openssl program (OpenSSL 3 is required).
 
-  --force   make every file again
-  --help    show this help
+  --force            make every file again
+  --quiet-fixtures   show the articles' recipe (CA, server, client, other CA) in full, then one
+                     line per further fixture; the full output goes to DIR/gen-certs.log
+  --help             show this help
 EOF
 }
 
 force=0
+quiet_fixtures=0
 dir=""
 while (($# > 0)); do
   case $1 in
     --force) force=1 ;;
+    --quiet-fixtures) quiet_fixtures=1 ;;
     --help | -h) usage; exit 0 ;;
     --) shift; break ;;
     -*) echo "gen-certs.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -50,6 +56,25 @@ fi
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${dir:-$repo_root/certs}
+
+# --quiet-fixtures: run this script again, in full, into DIR/gen-certs.log, and show the log up to
+# the fixtures (the articles' recipe) and then only its "made NAME: ..." and "kept NAME" lines.
+# Errors still reach the terminal: they go to stderr, which is not filtered.
+if ((quiet_fixtures)); then
+  mkdir -p -- "$dir"
+  log=$(cd -- "$dir" && pwd)/gen-certs.log
+  again=()
+  ((force == 0)) || again+=(--force)
+  set +e
+  bash "${BASH_SOURCE[0]}" "${again[@]}" -- "$dir" | tee "$log" | awk '
+    /^== the fixtures/ { fixtures = 1
+                          print "== the fixtures the tests use, one line each (every command is in the log)"; next }
+    !fixtures || /^(made|kept) / || /^Done/ { print }'
+  status=${PIPESTATUS[0]}
+  set -e
+  echo "The full output of scripts/gen-certs.sh, every command with its reason: $log"
+  exit "$status"
+fi
 
 # --- The openssl program --------------------------------------------------------------------------
 # OpenSSL 3 is needed (x509 -req picks random serial numbers; openssl ca has -rand_serial). macOS
@@ -303,6 +328,7 @@ issue_leaf() {
       "append $issuer's certificate: the chain $name presents is the leaf, then its issuer" "$issuer" "$name"
     cat "$issuer.crt" >>"$name.crt"
   fi
+  fixture_made "$name"
 }
 
 # make_ca NAME CN [ISSUER]: a CA certificate; a self-signed root, or signed by ISSUER with
@@ -333,6 +359,7 @@ EOF
       openssl x509 -req -in "$name.csr" -CA "$issuer.crt" -CAkey "$issuer.key" -days 3650 -sha256 \
         -extfile "$name.ext" -out "$name.crt"
   fi
+  fixture_made "$name"
 }
 
 # publish_crl ISSUER REVOKED...: ISSUER.crl, a CRL signed by ISSUER that lists each REVOKED.crt.
@@ -353,6 +380,51 @@ publish_crl() {
   done
   run "$issuer publishes its revocation list (CRL), signed, next update due in 30 days" \
     openssl ca -config ".ca-db/$issuer.cnf" -batch -gencrl -out "$issuer.crl"
+  fixture_made "$issuer.crl"
+}
+
+# fixture_made NAME: one line saying what NAME is and what it is for, e.g.
+#   made expired-client: valid 2024-12-01 to 2025-12-01, issued by ca; for the expired-certificate test
+fixture_made() {
+  local name=$1 purpose dates="" issuer="" line
+  case $name in
+    other-ca) purpose="a CA nobody here trusts" ;;
+    other-client) purpose="02 lets it in (the pitfall), 03 answers 403" ;;
+    expired-client) purpose="for the expired-certificate test (03: 403)" ;;
+    not-yet-valid-client) purpose="for the not-yet-valid test (03: 403)" ;;
+    self-signed-client) purpose="no CA vouches for it (03: 403)" ;;
+    server-eku-client) purpose="serverAuth only, the wrong purpose (03: 403)" ;;
+    leaf-signed-client) purpose="its issuer is a leaf, not a CA (03: 403)" ;;
+    intermediate-ca) purpose="an intermediate CA under ours" ;;
+    intermediate-client) purpose="sends its chain through the intermediate (03: 200)" ;;
+    revoked-client) purpose="listed in ca.crl (03 with --crl: 403)" ;;
+    ecdsa-client) purpose="a P-256 key (03: 200)" ;;
+    ca.crl) purpose="our CA's revocation list: revoked-client" ;;
+    intermediate-ca.crl) purpose="the intermediate's revocation list: empty" ;;
+    wrong-name-server) purpose="names www.example.com only (04 refuses it for localhost)" ;;
+    dns-only-server) purpose="no IP address in its SAN (04 refuses it for 127.0.0.1)" ;;
+    expired-server) purpose="for the expired-server test (04 refuses it)" ;;
+    other-ca-server) purpose="another CA's server (04 refuses it)" ;;
+    cn-only-server) purpose="CN=localhost and no SAN (04 refuses it)" ;;
+    ecdsa-server) purpose="a P-256 key (04 accepts it)" ;;
+    *) purpose="see certs/README.md" ;;
+  esac
+  if [[ $name != *.crl && -f $name.crt ]]; then
+    dates=$(openssl x509 -in "$name.crt" -noout -startdate -enddate -dateopt iso_8601 2>/dev/null |
+            sed -n 's/^not[A-Za-z]*=\([0-9-]*\).*/\1/p' | paste -sd ' ' -) || dates=""
+    issuer=$(openssl x509 -in "$name.crt" -noout -issuer -nameopt sep_multiline 2>/dev/null |
+             sed -n 's/^ *CN=//p' | head -n 1) || issuer=""
+  fi
+  line="made $name:"
+  [[ -z $dates ]] || line+=" valid ${dates% *} to ${dates#* },"
+  [[ -z $issuer ]] || line+=" issued by $issuer;"
+  echo "$line $purpose"
+}
+
+# begin_fixtures: the heading between the articles' recipe and the fixtures (--quiet-fixtures
+# shows the recipe in full and the fixtures one line each).
+begin_fixtures() {
+  printf '\n== the fixtures: one certificate per way of being wrong, for the tests (certs/README.md)\n'
 }
 
 # --- Start ----------------------------------------------------------------------------------------
@@ -427,6 +499,7 @@ make_ca    other-ca     "Other CA"
 issue_leaf other-client other-ca clientAuth
 
 # --- Chapter 03: clients it must reject (and two it must accept) ----------------------------------
+begin_fixtures
 issue_leaf expired-client       ca       clientAuth valid=-730:-365   # ended a year ago
 issue_leaf not-yet-valid-client ca       clientAuth valid=365:730     # starts in a year
 issue_leaf self-signed-client   self     clientAuth                   # no CA vouches for it
@@ -448,5 +521,33 @@ issue_leaf other-ca-server   other-ca serverAuth "san=$server_names"
 issue_leaf cn-only-server    ca       serverAuth cn=localhost
 issue_leaf ecdsa-server      ca       serverAuth "san=$server_names" key=ec   # accepted
 
+# --- PKCS#12: the key, the certificate and our CA in one file, for browsers and other stacks -------
+# Browsers, Java's KeyStore, .NET's X509Certificate2, Node's `pfx` and the macOS Keychain import a
+# client identity as one password-protected PKCS#12 file (.p12, also called .pfx), not as PEM files.
+P12_PASSWORD=mtls-by-example   # a test password, printed below; never use it for a real key
+
+# export_pkcs12 NAME FILE [legacy]: FILE holds NAME.key, NAME.crt and the issuer's certificate
+# (its chain), protected by P12_PASSWORD. Made again when missing or when NAME is new in this run.
+export_pkcs12() {
+  local name=$1 file=$2 issuer=$3 legacy=${4:-} why
+  if ((force == 0)) && [[ -f $file ]] && ! made_now "$name" >/dev/null; then
+    echo "kept $file"
+    return 0
+  fi
+  printf '\n== %s\n' "$file"
+  if [[ -n $legacy ]]; then
+    why="the same with -legacy: RC2/3DES encryption and a SHA-1 MAC, for macOS Keychain, older Windows and older Java"
+  else
+    why="$name's key, certificate and $issuer.crt in one file; OpenSSL 3's default: AES-256 encryption, a SHA-256 MAC"
+  fi
+  run_keygen "$why" \
+    openssl pkcs12 -export -inkey "$name.key" -in "$name.crt" -certfile "$issuer.crt" -name "$name" \
+      ${legacy:+-legacy} -passout "pass:$P12_PASSWORD" -out "$file"
+}
+export_pkcs12 client       client.p12        ca
+export_pkcs12 client       client-legacy.p12 ca legacy
+export_pkcs12 other-client other-client.p12  other-ca
+echo "The .p12 files' password is: $P12_PASSWORD"
+
 echo
-echo "Done: the keys, certificates and ca.crl are in $PWD (certs/README.md says what each is for)."
+echo "Done: the keys, certificates, .p12 files and ca.crl are in $PWD (certs/README.md says what each is for)."

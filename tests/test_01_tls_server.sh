@@ -75,6 +75,28 @@ for f in forecasts:
     assertEquals "weatherforecast JSON: $CURL_BODY" '' "$problem"
 }
 
+# The server never asked for a certificate, so it knows nothing about the client: /whoami answers
+# 200 with the six fields chapters 02 and 03 fill in, each null.
+test_whoami_knows_nothing_about_the_client() {
+    start_server "$SERVER" || return
+    curl_get /whoami
+    assert_curl 200 || return
+    assertEquals 'Content-Type' application/json "$(header_value Content-Type | cut -d';' -f1)"
+    local problem
+    problem=$(python3 -c '
+import json, sys
+try:
+    who = json.load(sys.stdin)
+except ValueError as e:
+    sys.exit("not JSON: %s" % e)
+keys = ["issuer", "notAfter", "notBefore", "serial", "sha256", "subject"]
+if not isinstance(who, dict) or sorted(who) != keys or any(v is not None for v in who.values()):
+    sys.exit("wanted %s, each null" % keys)
+' <<<"$CURL_BODY" 2>&1)
+    assertEquals "/whoami: $CURL_BODY" '' "$problem"
+    assert_log '"GET /whoami HTTP/1\.1" 200$'
+}
+
 test_unknown_path_is_404() {
     start_server "$SERVER" || return
     curl_get /no-such-page

@@ -150,6 +150,31 @@ test_usage_errors_exit_2_naming_the_problem() {
 EOF
 }
 
+# PKCS#12 files (scripts/gen-certs.sh's password): opened with --password, the legacy one too; the
+# key inside is checked; a missing or wrong password is a usage error.
+P12_CHECKS='
+client.p12        | --password mtls-by-example | 0 | ✓ the key in .*client\.p12 is its private key
+client-legacy.p12 | --password mtls-by-example | 0 | ✓ it chains to CN=mtls-by-example CA
+other-client.p12  | --password mtls-by-example | 1 | ✗ its chain ends at CN=Other CA, a root CA
+'
+test_p12_files_are_opened_with_their_password() {
+    local fixture args status pattern words problems=''
+    while IFS='|' read -r fixture args status pattern; do
+        fixture=${fixture// /}
+        [[ -n $fixture ]] || continue
+        read -ra words <<<"$args"
+        status=${status// /} pattern=${pattern# }
+        doctor "@$fixture" "${words[@]}"
+        [[ $RUN_STATUS == "$status" ]] && grep -Eq -e "$pattern" <<<"$RUN_STDOUT" ||
+            problems+="$fixture $args: wanted exit $status and /$pattern/, got $RUN_STATUS: $RUN_STDOUT $RUN_STDERR"$'\n'
+    done <<<"$P12_CHECKS"
+    assertEquals 'the doctor on .p12 files' '' "$problems"
+    doctor @client.p12
+    assert_run 2 "client\.p12' is a PKCS#12 file: give its password with --password" || return
+    doctor @client.p12 --password wrong
+    assert_run 2 "cannot open the PKCS#12 file '.*client\.p12' with that password"
+}
+
 # The doctor's verdict on each client certificate is chapter 03's: accepted = 200, refused = 403.
 test_doctor_agrees_with_chapter_03() {
     require_program "$SERVER" 2>/dev/null || { skip_test "$SERVER is not built; run 'make'"; return; }

@@ -15,14 +15,17 @@
 #   curl: (56) OpenSSL SSL_read: OpenSSL/3.0.19: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0
 #   ```
 #
-# `<!-- doctest: none -->` runs the commands without starting a server. In the block, a line
-# starting with `$ ` is a command (one line, exactly as typed from the repository root); the lines
-# after it, up to the next `$ `, are what it prints (stdout and stderr together, as a terminal
-# shows them).
+# `<!-- doctest: none -->` runs the commands without starting a server. `<!-- doctest: scratch:NAME -->`
+# starts a scratch build instead: a chapter compiled with one call switched off, for the passages
+# that say "delete this call and see what happens" (the builds are listed in scratch_build below).
+# In the block, a line starting with `$ ` is a command (one line, exactly as typed from the
+# repository root); the lines after it, up to the next `$ `, are what it prints (stdout and stderr
+# together, as a terminal shows them).
 #
 # `<!-- doctest-log -->` above a ```console block checks the *server's* output instead: its first
 # line is `$ SERVER ARGS` (the same server and arguments as the doctest block before it in the same
-# README) and the rest is what that server printed while the commands of that block ran.
+# README; after a scratch build, the chapter's server as the reader built it) and the rest is what
+# that server printed while the commands of that block ran.
 #
 # Every ```console block in a README must carry one of these two markers (test_every_transcript_is_marked):
 # a transcript nobody checks is a transcript that will drift.
@@ -113,7 +116,7 @@ def parse(root, path):
             else:
                 started = commands[0][0].split()
                 wanted = ([] if blocks[-1]["server"] == "none" else [blocks[-1]["server"]]) + blocks[-1]["args"]
-                if started != wanted:
+                if started != wanted and not blocks[-1]["server"].startswith("scratch:"):
                     problems.append("%s:%d: doctest-log starts `%s` but the block before it runs `%s`"
                                     % (path, i + 1, " ".join(started), " ".join(wanted)))
                 blocks[-1]["log"] = (i + 1, commands[0][1])
@@ -299,9 +302,51 @@ oneTimeSetUp() {
     printf '%s\n' silent show-error 'noproxy = "*"' 'max-time = 15' >"$DOCS_CURL_HOME/.curlrc"
 }
 
+# scratch_build NAME: builds (once per run) a chapter with one OpenSSL call switched off and prints
+# the program's path. The chapter's source is compiled unchanged, included after a few lines that
+# turn the call (or option) into a no-op: the build follows the call wherever it moves in the file.
+# <openssl/ssl.h> comes first, so the chapter's own #include of it adds nothing and the macros stay.
+scratch_build() {
+    local name=$1 chapter prelude program
+    case $name in
+    02-without-session-id-context)
+        # Chapter 02 without SSL_CTX_set_session_id_context(): the README shows what happens.
+        chapter=02-mtls-server
+        prelude='#define SSL_CTX_set_session_id_context(ctx, id, length) 1' ;;
+    02-without-session-id-context-with-tickets)
+        # The same, plus OpenSSL's default stateless TLS 1.3 tickets (no SSL_OP_NO_TICKET).
+        chapter=02-mtls-server
+        prelude='#define SSL_CTX_set_session_id_context(ctx, id, length) 1
+#undef SSL_OP_NO_TICKET
+#define SSL_OP_NO_TICKET 0' ;;
+    03-without-set-purpose)
+        # Chapter 03 without SSL_CTX_set_purpose(): libssl's default purpose check still runs.
+        chapter=03-custom-ca-validation
+        prelude='#define SSL_CTX_set_purpose(ctx, purpose) 1' ;;
+    01-without-no-renegotiation)
+        # Chapter 01 without SSL_OP_NO_RENEGOTIATION: OpenSSL 3's own default for renegotiation.
+        chapter=01-tls-server
+        prelude='#undef SSL_OP_NO_RENEGOTIATION
+#define SSL_OP_NO_RENEGOTIATION 0' ;;
+    *)
+        echo "scratch_build: no scratch build called '$name'" >&2
+        return 1 ;;
+    esac
+    program=$LIB_TMP/scratch/$name
+    if [[ ! -x $program ]]; then
+        mkdir -p "$LIB_TMP/scratch" || return 1
+        printf '#include <openssl/ssl.h>\n%s\n#include "server.c"\n' "$prelude" >"$program.c" || return 1
+        # shellcheck disable=SC2046  # pkg-config prints flags to split
+        timeout 120 "${CC:-cc}" -I"$ROOT/$chapter" $(pkg-config --cflags openssl 2>/dev/null) \
+            -o "$program" "$program.c" $(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) \
+            -lpthread >"$program.log" 2>&1 || { cat "$program.log" >&2; return 1; }
+    fi
+    printf '%s' "$program"
+}
+
 # run_doc_block README INDEX SERVER [ARGS...]: the test behind one marked block.
 run_doc_block() {
-    local readme=$1 index=$2 server=$3 arg result status
+    local readme=$1 index=$2 server=$3 arg result status program
     shift 3
     local args=()
     for arg in "$@"; do
@@ -309,7 +354,10 @@ run_doc_block() {
         args+=("$arg")
     done
     SERVER_PORT='' SERVER_LOG=''
-    if [[ $server != none ]]; then
+    if [[ $server == scratch:* ]]; then
+        program=$(scratch_build "${server#scratch:}" 2>&1) || { fail "scratch build failed: $program"; return; }
+        start_server "$program" "${args[@]}" || return
+    elif [[ $server != none ]]; then
         start_server "$(program_path "$server")" "${args[@]}" || return
     fi
     result=$(_docs_py run "$ROOT" "$readme" "$index" "$SERVER_PORT" "$CERTS" "$SERVER_LOG" \
@@ -362,10 +410,42 @@ test_every_relative_link_resolves() {
     assertEquals "links" '' "$missing"
 }
 
+# --- Figures the READMEs quote that vary from machine to machine ------------------------------------
+
+# certificate_request_figures: prints "BYTES NAMES" for the CertificateRequest of the current server
+# (its handshake length from `s_client -msg`, and the number of CA names s_client lists).
+certificate_request_figures() {
+    local out hex names
+    out=$(timeout 15 openssl s_client -connect "localhost:$SERVER_PORT" -CAfile "$CERTS/ca.crt" -msg \
+          </dev/null 2>/dev/null)
+    hex=$(sed -n 's/.*Handshake \[length \([0-9a-f]*\)\], CertificateRequest$/\1/p' <<<"$out" | head -n 1)
+    names=$(sed -n '/^Acceptable client certificate CA names/,/^Requested/p' <<<"$out" | grep -c ' = ')
+    echo "$((16#${hex:-0})) $names"
+}
+
+# 03 README, "The English article's pitfall": with the system's CAs in --ca, the CertificateRequest
+# names every certificate of the file, and is over 100 times the size of the one naming our CA only.
+test_03_readme_certificate_request_names_every_ca_of_the_machine_trust_file() {
+    local system=/etc/ssl/certs/ca-certificates.crt bundle small large count
+    [[ -r $system ]] || { skip_test "no $system on this system"; return; }
+    bundle=$CERTS/machine-trust-test.crt
+    cat "$system" "$CERTS/ca.crt" "$CERTS/other-ca.crt" >"$bundle"
+    count=$(grep -c 'BEGIN CERTIFICATE' "$bundle")
+    start_server "$(program_path 03-custom-ca-validation/server)" || return
+    read -r -a small <<<"$(certificate_request_figures)"
+    start_server "$(program_path 03-custom-ca-validation/server)" --ca "$bundle" || return
+    read -r -a large <<<"$(certificate_request_figures)"
+    assertEquals "CA names with our CA only (bytes: ${small[0]})" 1 "${small[1]}"
+    assertEquals "CA names with the machine's CAs (bytes: ${large[0]})" "$count" "${large[1]}"
+    assertTrue "the CertificateRequest grows from ${small[0]} to ${large[0]} bytes, not over 100 times" \
+        "((${small[0]} > 0 && ${large[0]} > 100 * ${small[0]}))"
+}
+
 # --- One test per marked block ---------------------------------------------------------------------
 
 DOCS_TESTS=(test_every_transcript_is_marked test_every_make_target_mentioned_exists
-            test_every_script_mentioned_exists test_every_relative_link_resolves)
+            test_every_script_mentioned_exists test_every_relative_link_resolves
+            test_03_readme_certificate_request_names_every_ca_of_the_machine_trust_file)
 while IFS=$'\t' read -r _readme _index _server _args; do
     [[ -n $_readme ]] || continue
     _name=${_readme%.md}

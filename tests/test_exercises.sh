@@ -57,6 +57,23 @@ test_exercise_3_check_fails_on_the_starting_script() {
 }
 test_exercise_3_reference_solution_passes() { assert_solution_passes 3; }
 
+# Changing the one line that decides the design is not the whole exercise: the log must still say
+# which certificate was refused, and why.
+test_exercise_1_check_fails_on_a_one_line_answer() {
+    local answer=$LIB_TMP/one-line-answer.c
+    awk '/^static int complete_handshake_for_any_certificate/ { inside = 1 }
+         inside && /^    return 1;$/ { print "    return preverify_ok;"; inside = 0; next }
+         { print }' "$ROOT/03-custom-ca-validation/server.c" >"$answer"
+    cmp -s "$answer" "$ROOT/03-custom-ca-validation/server.c" &&
+        { fail 'could not make the one-line answer (the callback changed?)'; return; }
+    assert_check_fails_on_start 1 "$answer" 'the log names the refused certificate'
+}
+
+test_exercise_4_check_fails_on_the_unmodified_04_client() {
+    assert_check_fails_on_start 4 04-client/client.c 'first run with --session FILE'
+}
+test_exercise_4_reference_solution_passes() { assert_solution_passes 4; }
+
 test_missing_answer_file_says_how_to_start() {
     run_check 1 "$LIB_TMP/no-such-server.c"
     assertEquals "exit status" 1 "$CHECK_STATUS" || return

@@ -5,11 +5,17 @@
 #     ssl module, with no client certificate, ours, and one from another CA.
 #   - The 04 client against chapters 01, 02, 03, against `openssl s_server -Verify` and against
 #     nginx with `ssl_verify_client on` (the production-style peer).
-# A peer that is not installed is skipped with a message, never passed.
+#   - The programs of tests/interop/ (Python requests, Go, Node.js, Java) against chapter 03, each
+#     outcome compared with README.md's interop table; the 04 client against the Go, Node.js and
+#     Java servers.
+# A peer that is not installed is skipped with a message, never passed; under REQUIRE_PEERS=1
+# (set by .ci/run, which installs them all) it is a failure.
 # Run alone with `tests/run.sh test_interop` (after `make`).
 
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/interop/helpers.sh
+. "$(dirname "$0")/interop/helpers.sh"
 
 CLIENT=$(program_path 04-client/client)
 SERVER_01=$(program_path 01-tls-server/server)
@@ -23,11 +29,11 @@ oneTimeSetUp() {
 }
 oneTimeTearDown() { stop_shared_servers; }
 
-# need_peer COMMAND PACKAGE: true when COMMAND is installed; otherwise marks the test skipped,
-# saying what to install (the caller then returns).
+# need_peer COMMAND PACKAGE: true when COMMAND is installed; otherwise marks the test skipped
+# (failed under REQUIRE_PEERS=1), saying what to install (the caller then returns).
 need_peer() {
     command -v "$1" >/dev/null 2>&1 && return 0
-    skip_test "$1 is not installed (Debian/Ubuntu package: $2); skipping this interop test"
+    skip_or_fail_missing "$1" "this interop test needs it (Debian/Ubuntu package: $2)"
     return 1
 }
 
@@ -196,8 +202,11 @@ test_chapter_03_with_python_ssl() { check_peer python 03; }
 
 # What the 04 client makes of each server: "SERVER IDENTITY EXIT TEXT", TEXT being the status line
 # of its summary (exit 0 or 1) or its error sentence (OTHER CERT stands for the other client's
-# certificate file). openssl s_server -verify_return_error refuses another CA's certificate in the
-# handshake; nginx completes the handshake and answers 400 to a missing or untrusted certificate.
+# certificate file; " || " separates outcomes that are all right). openssl s_server
+# -verify_return_error refuses another CA's certificate in the handshake; nginx completes the
+# handshake and answers 400 to a missing or untrusted certificate. Node.js checks the certificate
+# after the handshake and drops the connection without an alert: under TLS 1.3 the 04 client has
+# already finished the handshake and sees the connection end (or reset) while it reads.
 HINT='TLS handshake failed: the server requires a client certificate; pass --cert and --key'
 CLIENT_EXPECTED="
 01       none  0 HTTP/1.1 200 OK
@@ -214,7 +223,16 @@ s_server ours  0 HTTP/1.0 200 ok
 s_server other 4 TLS handshake failed: the server refused our client certificate 'OTHER CERT' (alert: unknown CA)
 nginx    none  1 HTTP/1.1 400 Bad Request
 nginx    ours  0 HTTP/1.1 200 OK
-nginx    other 1 HTTP/1.1 400 Bad Request"
+nginx    other 1 HTTP/1.1 400 Bad Request
+go       none  4 $HINT
+go       ours  0 HTTP/1.1 200 OK
+go       other 4 TLS handshake failed: the server refused our client certificate 'OTHER CERT' (alert: bad certificate)
+node     none  4 $HINT
+node     ours  0 HTTP/1.1 200 OK
+node     other 3 reading the response failed: the server closed the connection || 3 reading the response failed: the connection broke (Connection reset by peer) || 4 TLS handshake failed: the server closed the connection
+java     none  4 TLS handshake failed: the server requires a client certificate and closed the connection; pass --cert and --key
+java     ours  0 HTTP/1.1 200 OK
+java     other 3 reading the response failed: the server closed the connection || 4 TLS handshake failed: the server closed the connection"
 declare -A CLIENT_WANTS
 wanted_outcomes CLIENT_WANTS "$CLIENT_EXPECTED"
 
@@ -252,7 +270,7 @@ check_client() {
         wanted=${CLIENT_WANTS[$server $identity]}
         wanted=${wanted//OTHER CERT/$CERTS/other-client.crt}
         client_get "$version" "$CLIENT_CERT"
-        if [[ $OUTCOME != "$wanted" ]]; then
+        if [[ " || $wanted || " != *" || $OUTCOME || "* ]]; then
             problems+="$key TLS $version, client certificate $identity: wanted '$wanted', got '$OUTCOME' ($DETAIL)"$'\n'
         elif [[ $wanted == '0 HTTP/1.1 200 OK' && $RUN_STDOUT != 'Hello World!' ]]; then
             problems+="$key TLS $version, client certificate $identity: wanted the body 'Hello World!' ($DETAIL)"$'\n'
@@ -323,6 +341,212 @@ test_04_client_against_chapter_02() { check_client 02 start_chapter_02; }
 test_04_client_against_chapter_03() { check_client 03 start_chapter_03; }
 test_04_client_against_openssl_s_server() { check_client s_server start_s_server; }
 test_04_client_against_nginx() { need_peer nginx nginx-light || return 0; check_client nginx start_nginx; }
+
+# --- Other TLS stacks: tests/interop/ ------------------------------------------------------------
+# Small programs in the languages services are written in, each against chapter 03 with our client
+# certificate, with none, with another CA's, and trusting another CA instead of ours; and, for the
+# stacks with a server, the 04 client against that server. What each client gets is the cell of
+# README.md's interop table (tests/interop/helpers.sh reads it), so the table is checked here.
+
+INTEROP=$ROOT/tests/interop
+P12_PASSWORD=mtls-by-example   # scripts/gen-certs.sh's password for the .p12 files
+
+# The README table's rows, and the client each stands for here (Chromium's row is checked by
+# tests/test_browser.sh).
+TABLE_ROWS='
+curl                           curl
+openssl s_client               s_client
+gnutls-cli                     gnutls
+Python ssl                     python
+Python requests                requests
+Go net/http                    go
+Node.js https (key, cert, ca)  node
+Node.js https (pfx)            node-pfx
+Java HttpClient (PKCS12)       java
+Chromium (headless)            browser'
+
+# need_go, need_node, need_java, need_requests: true when the toolchain is there; otherwise the
+# test is skipped (failed under REQUIRE_PEERS=1) and the caller returns.
+need_go() { need_peer go golang-go; }
+need_node() { need_peer node nodejs; }
+need_java() { need_peer javac default-jdk-headless; }
+# The python3 that has requests: the first python3 on PATH, else Debian's.
+need_requests() {
+    local python
+    for python in "$(command -v python3)" /usr/bin/python3; do
+        if [[ -x $python ]] && "$python" -c 'import requests' 2>/dev/null; then
+            REQUESTS_PYTHON=$python
+            return 0
+        fi
+    done
+    skip_or_fail_missing "Python's requests" "Debian/Ubuntu package: python3-requests"
+    return 1
+}
+
+# build_go: compiles tests/interop/client.go and server.go into the scratch directory, once per
+# run (GO_CLIENT, GO_SERVER). Go's build cache goes to build/ (HOME may be unset in CI), and
+# GOPROXY=off makes sure nothing is downloaded: the programs use the standard library only.
+build_go() {
+    [[ -z ${GO_SERVER:-} ]] || return 0
+    local log
+    _lib_scratch go-build.log; log=$LIB_SCRATCH
+    mkdir -p "$ROOT/build/go"
+    if ! (cd "$INTEROP" && export GOCACHE=$ROOT/build/go/cache GOPATH=$ROOT/build/go/path \
+              GOPROXY=off GO111MODULE=off &&
+          timeout 300 go build -o "$LIB_TMP/go-client" client.go &&
+          timeout 300 go build -o "$LIB_TMP/go-server" server.go) >"$log" 2>&1; then
+        fail "go build tests/interop/*.go failed: $(cat "$log")"
+        return 1
+    fi
+    GO_CLIENT=$LIB_TMP/go-client GO_SERVER=$LIB_TMP/go-server
+}
+
+# build_java: compiles tests/interop/Client.java and Server.java into the scratch directory, once
+# per run (`java tests/interop/Client.java` works too, but compiles again at every start).
+build_java() {
+    [[ -z ${JAVA_CLASSES:-} ]] || return 0
+    local log
+    _lib_scratch javac.log; log=$LIB_SCRATCH
+    if ! timeout 300 javac -d "$LIB_TMP/java" "$INTEROP/Client.java" "$INTEROP/Server.java" >"$log" 2>&1; then
+        fail "javac tests/interop/Client.java Server.java failed: $(cat "$log")"
+        return 1
+    fi
+    JAVA_CLASSES=$LIB_TMP/java
+}
+
+# stack_get CLIENT IDENTITY: GET / from the current server (https://localhost:SERVER_PORT/) with
+# CLIENT (a name of TABLE_ROWS' second column), trusting $CERTS/ca.crt, presenting IDENTITY: ours
+# (client), none, or other (other-client). Sets OUTCOME to 200 (with the body `Hello World!`),
+# 403, refused (no HTTP answer) or "STATUS, body BODY" for anything else, and DETAIL to what the
+# client printed.
+stack_get() {
+    local client=$1 url=https://localhost:$SERVER_PORT/ name='' pem=() p12=()
+    case $2 in ours) name=client ;; other) name=other-client ;; esac
+    [[ -z $name ]] || pem=("$CERTS/$name.crt" "$CERTS/$name.key") p12=("$CERTS/$name.p12" "$P12_PASSWORD")
+    case $client in
+        curl | s_client | gnutls | python)
+            fixtures rsa "$2"
+            peer_get "$client" 1.3 "$CLIENT_CERT"
+            [[ $OUTCOME != 200+body ]] || OUTCOME=200
+            return ;;
+        requests) run_program "$REQUESTS_PYTHON" "$INTEROP/client.py" "$url" "$CERTS/ca.crt" "${pem[@]}" ;;
+        go) run_program "$GO_CLIENT" "$url" "$CERTS/ca.crt" "${pem[@]}" ;;
+        node) run_program "$(command -v node)" "$INTEROP/client.js" "$url" "$CERTS/ca.crt" "${pem[@]}" ;;
+        node-pfx)
+            [[ -z $name ]] || p12=(--pfx "${p12[@]}")
+            run_program "$(command -v node)" "$INTEROP/client.js" "$url" "$CERTS/ca.crt" "${p12[@]}" ;;
+        java) RUN_TIMEOUT=30 run_program "$(command -v java)" -cp "$JAVA_CLASSES" Client "$url" "$CERTS/ca.crt" "${p12[@]}" ;;
+    esac
+    DETAIL="exit $RUN_STATUS: ${RUN_STDERR%$'\n'}"
+    if [[ $RUN_STATUS != 0 ]]; then
+        OUTCOME=refused
+    elif [[ $RUN_STDOUT == $'200\nHello World!' || $RUN_STDOUT == $'403\n' ]]; then
+        OUTCOME=${RUN_STDOUT%%$'\n'*}
+    else
+        OUTCOME="${RUN_STDOUT%%$'\n'*}, body '${RUN_STDOUT#*$'\n'}'"
+    fi
+}
+
+# check_row ROW: the client of TABLE_ROWS' ROW against chapter 03, in the four columns of the
+# README table: our certificate, none, other-client's, and our certificate while trusting
+# other-ca.crt instead of ca.crt (the client must refuse our server). Each outcome must be the
+# README's cell, and chapter 03's log must say what it saw of the client certificate.
+check_row() {
+    local row=$1 client column identity logged problems='' saved_certs=$CERTS wrong_ca
+    client=$(awk -v row="$row" '{ name = $0; sub(/ +[^ ]+$/, "", name) } name == row { print $NF }' <<<"$TABLE_ROWS")
+    use_chapter 03 rsa || return
+    # A copy of the certificates in which ca.crt is other-ca.crt: the client trusts the wrong CA.
+    wrong_ca=$LIB_TMP/certs-trusting-other-ca
+    if [[ ! -d $wrong_ca ]]; then
+        mkdir -p "$wrong_ca" && cp -p "$CERTS"/* "$wrong_ca"/ && cp "$CERTS/other-ca.crt" "$wrong_ca/ca.crt"
+    fi
+    for column in 1 2 3 4; do
+        identity=$(cut -d' ' -f"$column" <<<'ours none other ours')
+        [[ $column != 4 ]] || CERTS=$wrong_ca
+        mark_log
+        stack_get "$client" "$identity"
+        CERTS=$saved_certs
+        problems+=$(outcome_against_readme "$row" "$column" "$OUTCOME" "$DETAIL")
+        case $column/$OUTCOME in
+            */200) logged='trusted CN=client issued by CN=mtls-by-example CA' ;;
+            */403) logged='rejected CN=other-client issued by CN=Other CA: .+' ;;
+            [23]/refused) logged='handshake failed: the client sent no certificate, and one is required' ;;
+            *) logged='' ;;   # the client gave up on our server: what the server logs depends on when
+        esac
+        [[ -z $logged ]] || wait_for_log "^127\\.0\\.0\\.1:[0-9]+ $logged" ||
+            problems+="$row, column $column: chapter 03 did not log '$logged': $(tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG")"$'\n'
+    done
+    assertEquals "$row against chapter 03 (README.md's interop table)" '' "$problems"
+}
+
+test_readme_interop_table_has_one_row_per_tested_client() {
+    local wanted
+    wanted=$(awk '{ name = $0; sub(/ +[^ ]+$/, "", name); if (name != "") print name }' <<<"$TABLE_ROWS")
+    assertEquals "the rows of README.md's interop table" "$wanted" "$(readme_clients)"
+}
+
+test_readme_row_curl() { check_row curl; }
+test_readme_row_openssl_s_client() { check_row 'openssl s_client'; }
+test_readme_row_gnutls_cli() { need_peer gnutls-cli gnutls-bin || return 0; check_row gnutls-cli; }
+test_readme_row_python_ssl() { check_row 'Python ssl'; }
+test_readme_row_python_requests() { need_requests || return 0; check_row 'Python requests'; }
+test_readme_row_go() { need_go || return 0; build_go || return; check_row 'Go net/http'; }
+test_readme_row_node_pem() { need_node || return 0; check_row 'Node.js https (key, cert, ca)'; }
+test_readme_row_node_pfx() { need_node || return 0; check_row 'Node.js https (pfx)'; }
+test_readme_row_java() { need_java || return 0; build_java || return; check_row 'Java HttpClient (PKCS12)'; }
+
+# client-legacy.p12 (-legacy: RC2 and 3DES, a SHA-1 MAC) is the file for older stores. Java reads
+# it; Node's OpenSSL 3 needs its legacy provider for RC2, which it does not load by default.
+test_java_reads_the_legacy_p12() {
+    need_java || return 0
+    build_java || return
+    use_chapter 03 rsa || return
+    RUN_TIMEOUT=30 run_program "$(command -v java)" -cp "$JAVA_CLASSES" Client \
+        "https://localhost:$SERVER_PORT/" "$CERTS/ca.crt" "$CERTS/client-legacy.p12" "$P12_PASSWORD"
+    assert_run 0 && assertEquals "java with client-legacy.p12" $'200\nHello World!' "$RUN_STDOUT"
+}
+
+test_node_reads_the_legacy_p12_only_with_the_legacy_provider() {
+    need_node || return 0
+    use_chapter 03 rsa || return
+    local args=("$INTEROP/client.js" "https://localhost:$SERVER_PORT/" "$CERTS/ca.crt"
+                --pfx "$CERTS/client-legacy.p12" "$P12_PASSWORD")
+    run_program "$(command -v node)" "${args[@]}"
+    assert_run 1 'ERR_CRYPTO_UNSUPPORTED_OPERATION: Unsupported PKCS12 PFX data' || return
+    run_program "$(command -v node)" --openssl-legacy-provider "${args[@]}"
+    assert_run 0 && assertEquals "node --openssl-legacy-provider" $'200\nHello World!' "$RUN_STDOUT"
+}
+
+test_a_wrong_p12_password_is_refused_before_connecting() {
+    need_java || return 0
+    build_java || return
+    RUN_TIMEOUT=30 run_program "$(command -v java)" -cp "$JAVA_CLASSES" Client \
+        "https://localhost:1/" "$CERTS/ca.crt" "$CERTS/client.p12" wrong-password
+    assert_run 1 'keystore password was incorrect'
+}
+
+# The 04 client against the Go, Node.js and Java servers (CLIENT_EXPECTED holds their rows).
+start_go_server() {
+    fixtures "$1"
+    SERVER_PORT=$(free_port)
+    start_peer "$SERVER_PORT" "$GO_SERVER" "$SERVER_PORT" "$CERTS/$SERVER_CERT.crt" \
+        "$CERTS/$SERVER_CERT.key" "$CERTS/ca.crt"
+}
+start_node_server() {
+    fixtures "$1"
+    SERVER_PORT=$(free_port)
+    start_peer "$SERVER_PORT" node "$INTEROP/server.js" "$SERVER_PORT" "$CERTS/$SERVER_CERT.crt" \
+        "$CERTS/$SERVER_CERT.key" "$CERTS/ca.crt"
+}
+start_java_server() {
+    fixtures "$1"
+    SERVER_PORT=$(free_port)
+    start_peer "$SERVER_PORT" java -cp "$JAVA_CLASSES" Server "$SERVER_PORT" "$CERTS/$SERVER_CERT.crt" \
+        "$CERTS/$SERVER_CERT.key" "$CERTS/ca.crt"
+}
+test_04_client_against_go_server() { need_go || return 0; build_go || return; check_client go start_go_server; }
+test_04_client_against_node_server() { need_node || return 0; check_client node start_node_server; }
+test_04_client_against_java_server() { need_java || return 0; build_java || return; check_client java start_java_server; }
 
 # shellcheck source=/dev/null
 . "$SHUNIT2"

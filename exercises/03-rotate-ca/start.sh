@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Exercise 3, the starting point: copy me to exercises/03-rotate-ca/rotate.sh, then fix the TODO.
 # Usage: bash exercises/03-rotate-ca/rotate.sh [CERTS_DIR]   (default certs/)
-# Makes a new CA (new-ca), a client certificate issued by it (new-client), and trust-both.crt,
-# the file chapter 03 is started with (--ca) while clients move from the old CA to the new one.
+# Makes a new CA (new-ca), a client certificate issued by it (new-client), trust-both.crt, the
+# file chapter 03 is started with (--ca) while clients move from the old CA to the new one, and the
+# server's own certificate re-issued by the new CA (new-server.crt, new-server.key).
 set -euo pipefail
 cd "${1:-certs}"
 
@@ -22,6 +23,10 @@ printf '%s\n' 'basicConstraints = CA:FALSE' 'keyUsage = critical, digitalSignatu
 openssl x509 -req -in new-client.csr -CA new-ca.crt -CAkey new-ca.key -days 825 -sha256 \
     -extfile new-client.ext -out new-client.crt
 
-# TODO: the trust store for the rotation. As written, the server would trust only the new CA from
+# TODO 1: the trust store for the rotation. As written, the server would trust only the new CA from
 # the moment it restarts, and every client still holding a certificate from ca.crt gets 403.
 cp new-ca.crt trust-both.crt
+
+# TODO 2: the server's own certificate, re-issued by the new CA: new-server.key and new-server.crt,
+# for the same names as server.crt (DNS:localhost, IP:127.0.0.1, IP:::1) and for a TLS server.
+# As written, the server keeps its certificate from the old CA.

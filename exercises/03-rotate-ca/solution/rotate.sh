@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # EXERCISE 3, REFERENCE SOLUTION (exercises/03-rotate-ca/start.sh with the TODO done).
 # Usage: bash exercises/03-rotate-ca/rotate.sh [CERTS_DIR]   (default certs/)
-# Makes a new CA (new-ca), a client certificate issued by it (new-client), and trust-both.crt,
-# the file chapter 03 is started with (--ca) while clients move from the old CA to the new one.
+# Makes a new CA (new-ca), a client certificate issued by it (new-client), trust-both.crt, the
+# file chapter 03 is started with (--ca) while clients move from the old CA to the new one, and the
+# server's own certificate re-issued by the new CA (new-server.crt, new-server.key).
 set -euo pipefail
 cd "${1:-certs}"
 
@@ -27,3 +28,14 @@ openssl x509 -req -in new-client.csr -CA new-ca.crt -CAkey new-ca.key -days 825 
 # CertificateRequest (SSL_load_client_CA_file), so old and new clients both get in. Once every
 # client has moved, restart with --ca new-ca.crt alone to retire the old CA.
 cat ca.crt new-ca.crt >trust-both.crt
+
+# The server's certificate, re-issued by the new CA for the same names. Clients accept it only
+# once they trust the new CA too (curl --cacert trust-both.crt): hand them trust-both.crt first,
+# then switch the server's certificate, and retire the old CA last.
+openssl genrsa -out new-server.key 2048
+openssl req -new -key new-server.key -subj "/CN=localhost" -out new-server.csr
+printf '%s\n' 'basicConstraints = CA:FALSE' 'keyUsage = critical, digitalSignature, keyEncipherment' \
+    'extendedKeyUsage = serverAuth' 'subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1' \
+    'subjectKeyIdentifier = hash' 'authorityKeyIdentifier = keyid, issuer' >new-server.ext
+openssl x509 -req -in new-server.csr -CA new-ca.crt -CAkey new-ca.key -days 825 -sha256 \
+    -extfile new-server.ext -out new-server.crt
