@@ -41,7 +41,7 @@ test: all
 bench: all
 	scripts/bench.sh
 
-# Breaks each behaviour of scripts/mutants.list on purpose and checks that a test notices.
+# Breaks each behaviour of tests/mutants.list on purpose and checks that a test notices.
 .PHONY: mutants
 mutants:
 	CC='$(CC)' scripts/mutants.sh

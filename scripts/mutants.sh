@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/mutants.sh [--check] [NAME...]  (make mutants): proves that the tests can fail. Each
-# mutant of scripts/mutants.list is a deliberate breakage of one behaviour that matters (a check
+# mutant of tests/mutants.list is a deliberate breakage of one behaviour that matters (a check
 # of the peer's certificate switched off, a limit raised...). For each one, this script copies
 # the source file, breaks the copy with the mutant's substitution, builds it with -Wall -Wextra
 # -Werror into build/mutants/NAME/ (next to the unchanged programs, built into
@@ -20,7 +20,7 @@
 #              exists), without building or running anything; tests/test_mutants_list.sh runs it.
 #   NAME...    only these mutants.
 #
-# Environment: CC (default cc), MUTANTS_LIST (default scripts/mutants.list), MUTANTS_BUILD_DIR
+# Environment: CC (default cc), MUTANTS_LIST (default tests/mutants.list), MUTANTS_BUILD_DIR
 # (default build/mutants), MUTANT_JOBS (mutants run at the same time, default 2: the tests mostly
 # wait on sockets), MUTANT_TIMEOUT (seconds per suite run, default 300). What each mutant ran is
 # kept: build/mutants/NAME/ holds the broken source, the build log and the tests' output;
@@ -29,11 +29,12 @@ set -euo pipefail
 # shellcheck source=scripts/hardening-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/hardening-lib.sh"
 
-list=${MUTANTS_LIST:-$ROOT/scripts/mutants.list}
+list=${MUTANTS_LIST:-$ROOT/tests/mutants.list}
 jobs=${MUTANT_JOBS:-2}
 check_only=0
 if [[ ${1:-} == --check ]]; then check_only=1; shift; fi
 [[ -f $list ]] || die "no mutant list: $list"
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "MUTANT_JOBS must be a number of mutants, 1 or more (got '$jobs')"
 need_tool perl
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Behaviours that only a mutant of scripts/mutants.list showed to be unpinned: each test here
+# Behaviours that only a mutant of tests/mutants.list showed to be unpinned: each test here
 # fails on the mutant named above it (`scripts/mutants.sh NAME` shows it).
 # - The CA names in chapter 03's CertificateRequest.
 # - The TLS 1.2 minimum, in the servers and in the client. On this Debian, OpenSSL's own

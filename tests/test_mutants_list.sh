@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The mutant list (scripts/mutants.list, run by `make mutants`), checked without building it: every
+# The mutant list (tests/mutants.list, run by `make mutants`), checked without building it: every
 # mutant must still break what it says it breaks. A refactoring that changes the line a mutant
 # rewrites would turn it into a no-op that "survives" for the wrong reason, or hides a real gap;
 # this suite says so in seconds, during `make test`. Also: what scripts/mutants.sh calls an error.
@@ -28,8 +28,8 @@ test_every_mutant_applies_exactly_once_to_the_current_source() {
 
 test_the_list_holds_at_least_15_mutants() {
     local count
-    count=$(grep -c '^name:' "$ROOT/scripts/mutants.list")
-    assertTrue "scripts/mutants.list holds $count mutants, wanted at least 15" "[ $count -ge 15 ]"
+    count=$(grep -c '^name:' "$ROOT/tests/mutants.list")
+    assertTrue "tests/mutants.list holds $count mutants, wanted at least 15" "[ $count -ge 15 ]"
 }
 
 test_a_mutant_matching_nothing_or_twice_is_an_error() {
