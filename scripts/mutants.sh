@@ -207,7 +207,7 @@ run_mutant() {
     if ((${#killers[@]} > 0)); then
         result_line killed "$name" "by $(join , "${killers[@]}")"
     elif ((${#missing[@]} > 0)); then
-        result_line ERROR "$name" "the suite stopped before these tests ran (${dir#"$ROOT"/}/): $(join , "${missing[@]}")"
+        result_line ERROR "$name" "the suite stopped (crashed, or hung for ${MUTANT_TIMEOUT:-300} s) before these tests ended (${dir#"$ROOT"/}/): $(join , "${missing[@]}")"
     else
         why="(ran $(join ' ' "${ran[@]}"))"
         ((${#skipped[@]} == 0)) || why+=" (skipped: $(join , "${skipped[@]}"))"
