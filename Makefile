@@ -21,14 +21,15 @@ $(PROGRAMS): %: %.c
 certs:
 	scripts/gen-certs.sh certs
 
+# make run-01 ARGS='--port 8443': ARGS are passed to the server.
 run-01: 01-tls-server/server certs
-	01-tls-server/server
+	01-tls-server/server $(ARGS)
 
 run-02: 02-mtls-server/server certs
-	02-mtls-server/server
+	02-mtls-server/server $(ARGS)
 
 run-03: 03-custom-ca-validation/server certs
-	03-custom-ca-validation/server
+	03-custom-ca-validation/server $(ARGS)
 
 demo:
 	scripts/deps.sh

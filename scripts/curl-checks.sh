@@ -31,9 +31,9 @@ CHECKS='
 03 | No client certificate: still refused in the handshake                         | curl -k https://localhost:PORT/                             | no answer
 03 | Our client certificate: accepted                                             | curl --cacert CERTS/ca.crt --cert CERTS/client.crt --key CERTS/client.key https://localhost:PORT/ | 200 Hello World!
 03 | A certificate from an unrelated CA: now 403 Forbidden                         | curl --cacert CERTS/ca.crt --cert CERTS/other-client.crt --key CERTS/other-client.key https://localhost:PORT/ | 403 (empty)
-04 | The 04 client with our client certificate, against chapter 03                 | 04-client/client --cert CERTS/client.crt --key CERTS/client.key https://localhost:PORT/ | exit 0 Hello World!
-04 | The 04 client without a certificate: chapter 03 refuses the handshake         | 04-client/client https://localhost:PORT/                    | exit 4
-04 | The 04 client with a certificate from an unrelated CA: 403, exit 1            | 04-client/client --cert CERTS/other-client.crt --key CERTS/other-client.key https://localhost:PORT/ | exit 1
+04 | The 04 client with our client certificate, against chapter 03                 | 04-client/client --ca CERTS/ca.crt --cert CERTS/client.crt --key CERTS/client.key https://localhost:PORT/ | exit 0 Hello World!
+04 | The 04 client without a certificate: chapter 03 refuses the handshake         | 04-client/client --ca CERTS/ca.crt https://localhost:PORT/  | exit 4
+04 | The 04 client with a certificate from an unrelated CA: 403, exit 1            | 04-client/client --ca CERTS/ca.crt --cert CERTS/other-client.crt --key CERTS/other-client.key https://localhost:PORT/ | exit 1
 '
 
 usage() {

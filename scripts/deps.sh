@@ -7,7 +7,8 @@
 # other system it prints what is missing and exits 1.
 #
 #   --optional  also the peers the interop and browser tests use when present (gnutls-cli, nginx,
-#               clang, Go, Node.js, a JDK, Python's requests, Chromium and the NSS tools)
+#               clang, Go, Node.js, a JDK, Python's requests, Chromium, Firefox ESR and the
+#               NSS tools)
 #   --check     only report; install nothing (exit 1 when something is missing)
 #
 # To add a tool, add one line to the table below (and a case to `have` if `command -v` is not
@@ -32,6 +33,7 @@ node               nodejs          nodejs               node       optional
 javac              default-jdk-headless java-17-openjdk-devel openjdk optional
 python3-requests   python3-requests python3-requests    -          optional
 chromium           chromium        chromium             chromium   optional
+firefox-esr        firefox-esr     -                    -          optional
 certutil           libnss3-tools   nss-tools            nss        optional
 "
 
@@ -126,7 +128,15 @@ case $manager in
     apt-get)
         export DEBIAN_FRONTEND=noninteractive
         "${sudo[@]}" apt-get update
-        "${sudo[@]}" apt-get install -y --no-install-recommends "${packages[@]}" ;;
+        # A package this archive does not have (firefox-esr is Debian's; Ubuntu's Firefox is a
+        # snap) would make apt-get install nothing at all: leave it out, and say so below.
+        available=()
+        for package in "${packages[@]}"; do
+            if apt-cache show "$package" >/dev/null 2>&1; then available+=("$package")
+            else echo "deps.sh: apt-get has no package '$package' here; skipping it" >&2
+            fi
+        done
+        "${sudo[@]}" apt-get install -y --no-install-recommends "${available[@]}" ;;
     dnf) "${sudo[@]}" dnf install -y "${packages[@]}" ;;
     brew) HOMEBREW_NO_AUTO_UPDATE=1 brew install "${packages[@]}" ;;
 esac

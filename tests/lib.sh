@@ -44,7 +44,7 @@ unset _lib_python
 LIB_TMP=${LIB_TMP:-}          # scratch directory (SHUNIT_TMPDIR once shunit2 runs)
 CERTS=${CERTS:-}              # certificate directory made by make_test_certs
 SERVER_PID='' SERVER_PORT='' SERVER_LOG=''
-PEER_PID='' PEER_LOG=''       # the last program start_peer started
+PEER_PID='' PEER_LOG='' PEER_PORT='' # the last program start_peer started
 LIB_SERVER_PIDS=()            # every server started, stopped by cleanup_test
 LIB_BG_PIDS=()                # helper processes (idle TLS clients, peers), stopped by cleanup_test
 LIB_IDLE_FDS=()               # idle TCP connections held by this shell
@@ -135,6 +135,28 @@ skip_test() {
     fail "$1"
 }
 
+# require_peer COMMAND WHAT_FOR: true when COMMAND (a program that is not ours and that the README
+# calls optional: nginx, gnutls-cli, tshark...; a name on PATH or a path) is installed. When it is
+# not, the test is skipped with a message naming COMMAND and WHAT_FOR, and require_peer returns 1:
+# the caller then ends the test with status 0, as shunit2 counts a non-zero return as a failure:
+#   require_peer tshark 'decrypting a capture with the key log' || return 0
+# With REQUIRE_PEERS=1 (.ci/run sets it: CI installs every peer) a missing peer fails the test.
+require_peer() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    missing_peer "$1" "$2"
+    return 1
+}
+
+# missing_peer WHAT WHY: WHAT (a tool, or a library such as Python's requests) is not installed:
+# the test is skipped, or fails under REQUIRE_PEERS=1. The caller returns right after.
+missing_peer() {
+    if [[ ${REQUIRE_PEERS:-0} == 1 ]]; then
+        _lib_fail "$1 is not installed, and REQUIRE_PEERS=1 says it must be ($2)"
+    else
+        skip_test "$1 is not installed; skipping $2"
+    fi
+}
+
 # program_path PATH: prints where to find a chapter program, e.g. `program_path 01-tls-server/server`:
 # under $BUILD_DIR when set (another build of the same tree, e.g. with sanitizers), else ROOT.
 program_path() {
@@ -217,7 +239,8 @@ _lib_supports_flag() {
 }
 
 # start_server PROGRAM ARGS...: starts a chapter server in the background from ROOT, stdout and
-# stderr to SERVER_LOG, and waits (at most ~5 s) for its `Listening on` line. Adds `--port <free>`,
+# stderr to SERVER_LOG, and waits (at most START_TIMEOUT seconds, default 20: a sanitizer build on
+# a busy machine can take several) for its `Listening on` line. Adds `--port <free>`,
 # `--cert $CERTS/server.crt`, `--key $CERTS/server.key` (and `--ca $CERTS/ca.crt` for programs
 # whose --help lists --ca) unless ARGS already hold that flag. Sets SERVER_PID, SERVER_PORT (read
 # from the Listening line) and SERVER_LOG. On failure calls shunit2's fail with the log and
@@ -240,13 +263,13 @@ start_server() {
     for _ in 1 2 3; do
         local run_args=("${args[@]}")
         has_flag --port "$@" || run_args+=(--port "$(free_port)")
-        _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH
+        _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH; : >"$SERVER_LOG"
         SERVER_PORT='' LOG_MARK=0
         # A subshell that execs keeps SIGINT at its default (bash ignores it for `cmd &`).
         (cd "$ROOT" && exec "$program" "${run_args[@]}") >"$SERVER_LOG" 2>&1 </dev/null &
         SERVER_PID=$!
         LIB_SERVER_PIDS+=("$SERVER_PID")
-        for ((i = 0; i < 50; i++)); do
+        for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
             SERVER_PORT=$(sed -n 's/.*Listening on .*:\([0-9][0-9]*\).*/\1/p' "$SERVER_LOG" | head -n 1)
             if [[ -n $SERVER_PORT ]]; then return 0; fi
             process_running "$SERVER_PID" || break
@@ -265,35 +288,73 @@ $(cat "$SERVER_LOG")"
 }
 
 # stop_server [-SIGNAL] [PID]: sends SIGTERM (or -INT, -HUP...) to PID (default SERVER_PID), waits
-# at most STOP_TIMEOUT seconds (default 5) for it to exit, then SIGKILLs it. Returns its exit
-# status (137 when it had to be killed).
+# at most STOP_TIMEOUT seconds (default 30: a sanitizer build runs LeakSanitizer as it exits, which
+# takes a while on a busy machine) for it to exit, then SIGKILLs it and says so on stderr. Returns
+# its exit status (137 when it had to be killed).
 stop_server() {
-    local signal=TERM pid i
+    local signal=TERM pid
     if [[ ${1:-} == -* ]]; then signal=${1#-}; shift; fi
     pid=${1:-$SERVER_PID}
     [[ -n $pid ]] || return 0
     kill "-$signal" "$pid" 2>/dev/null || true
-    for ((i = 0; i < ${STOP_TIMEOUT:-5} * 10; i++)); do
-        process_running "$pid" || break
-        sleep 0.1
-    done
-    if process_running "$pid"; then
-        echo "stop_server: $pid still running ${STOP_TIMEOUT:-5} s after SIG$signal; sending SIGKILL" >&2
+    if ! _lib_wait_for_exit "${STOP_TIMEOUT:-30}" "$pid"; then
+        echo "stop_server: $pid still running ${STOP_TIMEOUT:-30} s after SIG$signal; sending SIGKILL" >&2
         kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null
 }
 
+# assert_stops_with_status_0 [-SIGNAL]: stops the current server with SIGTERM (or SIGNAL) and
+# asserts that it exited by itself with status 0, saying which signal stopped it.
+# shellcheck disable=SC2120  # SIGNAL is optional
+assert_stops_with_status_0() {
+    local signal=${1:--TERM} status=0
+    stop_server "$signal" || status=$?
+    assertEquals "exit status after SIG${signal#-}; log: $(tail -n 20 "$SERVER_LOG")" 0 "$status" || return 1
+    assert_log "Stopping: SIG${signal#-} received"
+}
+
+# _lib_wait_for_exit SECONDS PID...: waits (bounded) until none of the PIDs is running; false if
+# some still are after SECONDS.
+_lib_wait_for_exit() {
+    local seconds=$1 i pid running
+    shift
+    for ((i = 0; i <= seconds * 10; i++)); do
+        running=0
+        for pid in "$@"; do
+            if process_running "$pid"; then running=1; break; fi
+        done
+        ((running)) || return 0
+        ((i == seconds * 10)) || sleep 0.1
+    done
+    return 1
+}
+
 # cleanup_test: stops every server and helper this suite started and closes idle connections.
-# lib.sh makes it the default tearDown; a suite with its own tearDown must call it.
+# lib.sh makes it the default tearDown; a suite with its own tearDown must call it. Helpers (idle
+# clients, peers such as nginx) get SIGTERM and, 3 s later, SIGKILL. Our servers get SIGTERM and up
+# to STOP_TIMEOUT seconds (default 30) to exit: a server built with AddressSanitizer prints its
+# LeakSanitizer report as it exits, and a SIGKILL would lose it without a word; so a server that
+# has to be killed is a test failure, naming it.
 cleanup_test() {
-    local pid fd
+    local pid fd servers=()
     for fd in "${LIB_IDLE_FDS[@]}"; do exec {fd}>&-; done
     LIB_IDLE_FDS=()
-    for pid in "${LIB_BG_PIDS[@]}" "${LIB_SERVER_PIDS[@]}"; do
+    for pid in "${LIB_BG_PIDS[@]}"; do
         if process_running "$pid"; then STOP_TIMEOUT=3 stop_server "$pid" >/dev/null 2>&1 || true; fi
         wait "$pid" 2>/dev/null || true
     done
+    for pid in "${LIB_SERVER_PIDS[@]}"; do
+        if process_running "$pid"; then servers+=("$pid"); kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+    if ((${#servers[@]} > 0)) && ! _lib_wait_for_exit "${STOP_TIMEOUT:-30}" "${servers[@]}"; then
+        for pid in "${servers[@]}"; do
+            process_running "$pid" || continue
+            kill -KILL "$pid" 2>/dev/null || true
+            _lib_fail "cleanup_test: server PID $pid was still running ${STOP_TIMEOUT:-30} s after SIGTERM and had to be killed (a sanitizer's report, if any, is lost)"
+        done
+    fi
+    for pid in "${LIB_SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     LIB_BG_PIDS=() LIB_SERVER_PIDS=()
     return 0
 }
@@ -330,37 +391,84 @@ $(tail -n 20 "$log")"
     LIB_SHARED_SERVERS+=("$name"$'\t'"$SERVER_PID"$'\t'"$SERVER_PORT"$'\t'"$SERVER_LOG")
 }
 
-# stop_shared_servers: stops every server started by shared_server (call it in oneTimeTearDown).
+# stop_shared_servers: stops every server started by shared_server (call it in oneTimeTearDown),
+# as cleanup_test does: SIGTERM, up to STOP_TIMEOUT seconds (default 30), and a failure for a
+# server that had to be killed.
 stop_shared_servers() {
     local entry name pid
     for entry in "${LIB_SHARED_SERVERS[@]}"; do
         IFS=$'\t' read -r name pid _ <<<"$entry"
-        STOP_TIMEOUT=3 stop_server "$pid" >/dev/null 2>&1 || true
+        process_running "$pid" || continue
+        stop_server "$pid" >/dev/null 2>&1
+        if [[ $? == 137 ]]; then
+            _lib_fail "stop_shared_servers: the server '$name' (PID $pid) was still running ${STOP_TIMEOUT:-30} s after SIGTERM and had to be killed (a sanitizer's report, if any, is lost)"
+        fi
     done
     LIB_SHARED_SERVERS=()
     return 0
 }
 
-# start_peer PORT COMMAND [ARGS...]: starts a program that is not one of ours (openssl s_server,
-# nginx, a Python stand-in) in the background from ROOT, stdout and stderr to PEER_LOG, and waits
-# (at most ~5 s) until 127.0.0.1:PORT accepts a TCP connection (that probe connection is closed at
-# once; the program sees it). Sets PEER_PID and PEER_LOG; cleanup_test stops it. On failure calls
+# start_peer [--config TEMPLATE FILE] PORT COMMAND [ARGS...]: starts a program that is not one of
+# ours (openssl s_server, nginx, a Python stand-in) in the background from ROOT, stdout and stderr
+# to PEER_LOG, and waits (at most START_TIMEOUT seconds, default 20) until it listens on
+# 127.0.0.1:PORT: on Linux, until that listening socket is one of the program's own (so a listener
+# left by someone else cannot pass for it); then one TCP connection probes it (closed at once; the
+# program sees it). PORT may be the word @PORT@: then a free port replaces every @PORT@ in ARGS and,
+# with --config, in a copy of TEMPLATE written to FILE, and when the program exits saying the port
+# is in use (another process took it since free_port looked), it is started again on a new port,
+# up to 3 times. Sets PEER_PORT, PEER_PID and PEER_LOG; cleanup_test stops it. On failure calls
 # fail with its output and returns 1.
 start_peer() {
-    local port=$1 i
+    local template='' config='' port attempt i
+    if [[ $1 == --config ]]; then template=$2 config=$3; shift 3; fi
+    local wanted=$1
     shift
-    _lib_scratch peer.log; PEER_LOG=$LIB_SCRATCH
-    (cd "$ROOT" && exec "$@") >"$PEER_LOG" 2>&1 </dev/null &
-    PEER_PID=$!
-    LIB_BG_PIDS+=("$PEER_PID")
-    for ((i = 0; i < 50; i++)); do
-        # shellcheck disable=SC2016  # $1 is for the inner bash
-        if timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null; then return 0; fi
-        process_running "$PEER_PID" || break
-        sleep 0.1
+    for attempt in 1 2 3; do
+        port=$wanted
+        [[ $wanted != @PORT@ ]] || port=$(free_port)
+        local command=("${@//@PORT@/$port}")
+        [[ -z $template ]] || sed "s|@PORT@|$port|g" "$template" >"$config"
+        _lib_scratch peer.log; PEER_LOG=$LIB_SCRATCH
+        PEER_PORT=$port
+        (cd "$ROOT" && exec "${command[@]}") >"$PEER_LOG" 2>&1 </dev/null &
+        PEER_PID=$!
+        LIB_BG_PIDS+=("$PEER_PID")
+        for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
+            # shellcheck disable=SC2016  # $1 is for the inner bash
+            if _lib_listens "$PEER_PID" "$port" &&
+               timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$port" 2>/dev/null; then
+                return 0
+            fi
+            process_running "$PEER_PID" || break
+            sleep 0.1
+        done
+        if [[ $wanted != @PORT@ ]] || process_running "$PEER_PID" || ! grep -qi 'in use' "$PEER_LOG"; then
+            break
+        fi
+        wait "$PEER_PID" 2>/dev/null
     done
-    _lib_fail "start_peer: '$*' is not accepting connections on port $port; its output:
+    _lib_fail "start_peer: '${command[*]}' is not listening on port $port; its output:
 $(tail -n 20 "$PEER_LOG")"
+    return 1
+}
+
+# _lib_listens PID PORT: true when process PID holds a socket listening on TCP port PORT. Where
+# /proc does not say (not Linux), true: the caller's TCP probe is then all there is.
+_lib_listens() {
+    local inodes fd target
+    [[ -r /proc/net/tcp && -d /proc/self/fd ]] || return 0
+    [[ -d /proc/$1/fd ]] || return 1
+    # /proc/net/tcp{,6}: field 2 is ADDRESS:PORT in hex, field 4 the state (0A is LISTEN), field 10
+    # the socket's inode, which /proc/PID/fd/N links to as socket:[INODE].
+    local tables=(/proc/net/tcp)
+    [[ ! -r /proc/net/tcp6 ]] || tables+=(/proc/net/tcp6)
+    inodes=$(awk -v port="$(printf '%04X' "$2")" '$4 == "0A" && substr($2, length($2) - 3) == port {
+                 print "socket:[" $10 "]" }' "${tables[@]}")
+    [[ -n $inodes ]] || return 1
+    for fd in /proc/"$1"/fd/*; do
+        target=$(readlink "$fd" 2>/dev/null) || continue
+        if grep -qxF -e "$target" <<<"$inodes"; then return 0; fi
+    done
     return 1
 }
 
@@ -371,9 +479,11 @@ fingerprint() { openssl x509 -in "$CERTS/$1.crt" -noout -fingerprint -sha256 | s
 # header lists the modes), on a free port; the TLS modes serve $CERTS/server.crt. Sets SERVER_PORT,
 # PEER_PID and PEER_LOG; cleanup_test stops it.
 start_stand_in() {
-    SERVER_PORT=$(free_port)
-    start_peer "$SERVER_PORT" python3 "$ROOT/tests/stand-in-server.py" "$1" "$SERVER_PORT" \
+    start_peer @PORT@ python3 "$ROOT/tests/stand-in-server.py" "$1" @PORT@ \
         "$CERTS/server.crt" "$CERTS/server.key"
+    local status=$?
+    SERVER_PORT=$PEER_PORT
+    return $status
 }
 
 # ---------------------------------------------------------------------------------------------

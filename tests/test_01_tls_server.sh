@@ -100,9 +100,30 @@ if not isinstance(who, dict) or sorted(who) != keys or any(v is not None for v i
 test_unknown_path_is_404() {
     start_server "$SERVER" || return
     curl_get /no-such-page
-    assert_curl 404 || return
-    assertNotNull 'Content-Length' "$(header_value Content-Length)"
-    assert_log '"GET /no-such-page HTTP/1\.1" 404$'
+    assert_curl 404 $'Not Found\n' || return
+    assertEquals 'Content-Type' text/plain "$(header_value Content-Type | cut -d';' -f1)"
+    assertEquals 'Content-Length' 10 "$(header_value Content-Length)"
+    assert_connection_log 'TLSv1\.[23] [A-Z0-9_-]+ "GET /no-such-page HTTP/1\.1" 404$'
+}
+
+# The query string plays no part in routing: only the path before `?` chooses the answer.
+test_query_string_does_not_change_the_route() {
+    start_server "$SERVER" || return
+    curl_get '/?x=1'
+    assert_curl 200 'Hello World!' || return
+    assert_connection_log '"GET /\?x=1 HTTP/1\.1" 200$' || return
+    curl_get '/?'
+    assert_curl 200 'Hello World!' || return
+    curl_get '/weatherforecast?days=3'
+    assert_curl 200 || return
+    assertEquals 'Content-Type of /weatherforecast?days=3' application/json \
+        "$(header_value Content-Type | cut -d';' -f1)"
+    assertEquals "forecasts in $CURL_BODY (days=3 is ignored)" 5 "$(grep -o '"date"' <<<"$CURL_BODY" | wc -l)"
+    local path
+    for path in '/no-such-page?x=/' '/weatherforecastx' '/weatherforecast/' '//' '/x?/'; do
+        curl_get "$path"
+        assert_curl 404 $'Not Found\n' || { echo "(path $path)"; return 1; }
+    done
 }
 
 test_post_is_405_with_allow_header() {
@@ -268,14 +289,35 @@ test_bad_port_prints_usage_and_exits_2() {
     done
 }
 
+# --max-connections takes 1 to 4096 (MAX_CONNECTIONS_LIMIT): anything else is refused, naming the
+# flag and the range, before the server starts.
+test_bad_max_connections_prints_usage_and_exits_2() {
+    local value
+    for value in 0 4097 100000 abc 12abc -5 ''; do
+        run_program "$SERVER" --port "$(free_port)" --max-connections "$value"
+        assert_run 2 "^server: --max-connections must be a number from 1 to 4096, not '$value'$" 'usage' ||
+            { echo "(value '$value')"; return 1; }
+    done
+}
+
+test_max_connections_4096_is_accepted() {
+    start_server "$SERVER" --max-connections 4096 || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
 test_help_prints_usage_on_stdout_and_exits_0() {
     run_program "$SERVER" --help
     assertEquals "exit status (stderr: $RUN_STDERR)" 0 "$RUN_STATUS"
     assert_output_has "$RUN_STDOUT" 'usage' 'stdout'
     local flag
-    for flag in --port --bind --cert --key --help; do
-        assert_output_has "$RUN_STDOUT" "$flag" '--help lists every flag'
+    # Each flag on a line of its own that says what it does, and each but --help in the usage line.
+    for flag in --port --bind --cert --key --max-connections --help; do
+        assert_output_has "$RUN_STDOUT" "^ +$flag( [A-Z]+)? +[a-z]" '--help explains every flag' || return
+        [[ $flag == --help ]] ||
+            assert_output_has "$RUN_STDOUT" "^usage: .*\\[${flag}[] ]" '--help: the usage line' || return
     done
+    assert_output_has "$RUN_STDOUT" '--max-connections N +.*\(default 128\)' '--help gives the default'
     assertEquals 'stderr' '' "$RUN_STDERR"
 }
 
@@ -301,11 +343,13 @@ test_idle_tls_connection_does_not_block_another_client() {
     assert_curl 200 'Hello World!'
 }
 
-test_plain_http_to_the_tls_port_is_logged_and_closed() {
+test_plain_http_to_the_tls_port_gets_a_plain_400_and_is_logged() {
     start_server "$SERVER" || return
     curl_get "http://localhost:$SERVER_PORT/"
-    assertNotEquals "plain HTTP must not get a 200 ($CURL_BODY)" 200 "$CURL_STATUS"
-    assert_log '^127\.0\.0\.1:[0-9]+ .+' 'the server logs the plain-HTTP connection' || return
+    assert_curl 400 $'This port speaks HTTPS: use https:// in the URL.\n' || return
+    assertEquals 'Content-Type' text/plain "$(header_value Content-Type)"
+    assertEquals 'Connection' close "$(header_value Connection)"
+    assert_connection_log 'handshake failed: the client sent plain HTTP to this HTTPS port$' || return
     curl_get /
     assert_curl 200 'Hello World!'
 }
@@ -325,23 +369,20 @@ test_garbage_bytes_are_logged_and_closed() {
 test_sigterm_exits_0() {
     start_server "$SERVER" || return
     curl_get /
-    stop_server
-    assertEquals "exit status after SIGTERM; log: $(cat "$SERVER_LOG")" 0 $?
+    assert_stops_with_status_0
 }
 
 test_sigint_exits_0() {
     start_server "$SERVER" || return
     curl_get /
-    stop_server -INT
-    assertEquals "exit status after SIGINT; log: $(cat "$SERVER_LOG")" 0 $?
+    assert_stops_with_status_0 -INT
 }
 
 test_sigterm_with_an_idle_client_connected_exits_0() {
     start_server "$SERVER" || return
     open_idle_tcp 1 || return
     open_idle_tls || return
-    stop_server
-    assertEquals "exit status after SIGTERM; log: $(cat "$SERVER_LOG")" 0 $?
+    assert_stops_with_status_0
 }
 
 # --- The demo's checks agree with the server --------------------------------------------------

@@ -323,8 +323,7 @@ test_help_lists_ca_and_crl() {
 test_sigterm_with_a_trusted_client_connected_exits_0() {
     start_server "$SERVER" || return
     TLS_CLIENT=client open_idle_tls || return
-    stop_server
-    assertEquals "exit status after SIGTERM; log: $(cat "$SERVER_LOG")" 0 $?
+    assert_stops_with_status_0
 }
 
 # --- The demo's checks agree with the server --------------------------------------------------
@@ -333,6 +332,18 @@ test_curl_checks_script_agrees_with_chapter_03() {
     use_server || return
     RUN_TIMEOUT=60 run_program scripts/curl-checks.sh 03 "$SERVER_PORT" "$CERTS"
     assertEquals "scripts/curl-checks.sh 03 exit status; output: $RUN_STDOUT $RUN_STDERR" 0 "$RUN_STATUS"
+}
+
+# Chapter 04's checks: the 04 client (as built in the repository) against this chapter's server.
+test_curl_checks_script_agrees_with_the_04_client() {
+    require_program 04-client/client || { fail '04-client/client is not built'; return 0; }
+    use_server || return
+    RUN_TIMEOUT=60 run_program scripts/curl-checks.sh 04 "$SERVER_PORT" "$CERTS"
+    assertEquals "scripts/curl-checks.sh 04 exit status; output: $RUN_STDOUT $RUN_STDERR" 0 "$RUN_STATUS" ||
+        return
+    assert_output_has "$RUN_STDOUT" '^Chapter 04: all 3 checks as expected\.$' 'the summary' || return
+    assert_output_has "$RUN_STDOUT" "^\\\$ 04-client/client --ca .*/ca\\.crt --cert .*/client\\.crt --key .*/client\\.key https://localhost:$SERVER_PORT/\$" \
+        'the commands are shown'
 }
 
 # shellcheck source=/dev/null

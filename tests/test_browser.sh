@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# A real browser against chapter 03: headless Chromium presents client.p12 from its own NSS
-# database and gets `Hello World!`; without a certificate, with other-ca's, or trusting another CA
-# it gets no page, and chapter 03's log says why. The outcomes are the Chromium row of README.md's
-# interop table, and the run leaves a screenshot in build/browser/ (README.md, "From a browser",
-# says how it becomes docs/browser-hello-world.png).
+# Real browsers against chapter 03: headless Chromium and headless Firefox present client.p12 from
+# their own NSS database and get `Hello World!`; without a certificate, with other-ca's, or trusting
+# another CA they get no page, and chapter 03's log says why. The outcomes are the Chromium and
+# Firefox rows of README.md's interop table, and the run leaves a screenshot from Chromium in
+# build/browser/ (README.md, "From a browser", says how it becomes docs/browser-hello-world.png).
 #
-# Each test gets a fresh HOME and profile, so nothing of the user's browser is read or changed:
-#   - $HOME/.pki/nssdb, the NSS database Chromium reads on Linux, made with certutil and pk12util:
-#     our CA trusted for TLS servers, and the client identity imported from its .p12;
-#   - a new --user-data-dir whose Default/Preferences holds the "auto-select certificate" rule for
-#     https://localhost:PORT. Without it Chromium waits for someone to pick a certificate in a
-#     dialog, which headless never shows. The AutoSelectCertificateForUrls policy fills in the same
-#     rule, but Chromium reads policies only from /etc/chromium/policies/managed/, which is the whole
-#     machine's; the profile's own setting needs no file outside the test's scratch directory.
-# Run alone with `tests/run.sh test_browser` (after `make`).
+# Both browsers keep certificates in an NSS database, made here with certutil and pk12util: our CA
+# trusted for TLS servers, and the client identity imported from its .p12. Each test gets a fresh
+# HOME and profile, so nothing of the user's browsers is read or changed:
+#   - Chromium reads the database in $HOME/.pki/nssdb on Linux. Its new --user-data-dir holds, in
+#     Default/Preferences, the "auto-select certificate" rule for https://localhost:PORT. Without
+#     it Chromium waits for someone to pick a certificate in a dialog, which headless never shows.
+#     The AutoSelectCertificateForUrls policy fills in the same rule, but Chromium reads policies
+#     only from /etc/chromium/policies/managed/, which is the whole machine's; the profile's own
+#     setting needs no file outside the test's scratch directory.
+#   - Firefox reads the database in its profile folder (-profile DIR), and the profile's user.js
+#     sets security.default_personal_cert to "Select Automatically" for the same reason. Firefox
+#     has no --dump-dom: tests/firefox-get.py drives it through Marionette, its remote-control
+#     protocol, to load the page and read its text.
+# Run alone with `tests/run.sh test_browser` (after `make`). FIREFOX=/path/to/firefox runs another
+# Firefox than Debian's firefox-esr.
 
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -22,35 +28,31 @@
 
 SERVER=$(program_path 03-custom-ca-validation/server)
 P12_PASSWORD=mtls-by-example   # scripts/gen-certs.sh's password for the .p12 files
-ROW='Chromium (headless)'       # the row of README.md's interop table
+FIREFOX=${FIREFOX:-firefox-esr}
 SCREENSHOT=$ROOT/build/browser/browser-hello-world.png
 
 oneTimeSetUp() { require_program "$SERVER" && make_test_certs; }
 oneTimeTearDown() { stop_shared_servers; }
 
-# need_chromium: true when chromium, certutil and pk12util are installed; otherwise the test is
-# skipped (failed under REQUIRE_PEERS=1) and the caller returns.
-need_chromium() {
-    local tool package
-    for tool in chromium:chromium certutil:libnss3-tools pk12util:libnss3-tools; do
+# need_browser chromium|firefox: true when that browser ($FIREFOX for firefox), certutil and
+# pk12util are installed; otherwise the test is skipped (failed under REQUIRE_PEERS=1) and the
+# caller returns.
+need_browser() {
+    local tool package browser=chromium:chromium
+    [[ $1 != firefox ]] || browser="$FIREFOX:firefox-esr, or set FIREFOX to another Firefox"
+    for tool in "$browser" certutil:libnss3-tools pk12util:libnss3-tools; do
         package=${tool#*:} tool=${tool%%:*}
         command -v "$tool" >/dev/null 2>&1 && continue
-        skip_or_fail_missing "$tool" "the browser test needs it (Debian/Ubuntu package: $package)"
-        return 1
+        require_peer "$tool" "the browser test (Debian/Ubuntu package: $package)" || return 1
     done
 }
 
-# browser_profile IDENTITY [TRUSTED_CA]: a fresh HOME (BROWSER_HOME) whose NSS database trusts
-# $CERTS/TRUSTED_CA.crt (default ca) for TLS servers and holds IDENTITY's key and certificate from
-# $CERTS/IDENTITY.p12 (none: no identity), and a fresh profile (BROWSER_DATA) that picks, without
-# asking, a certificate issued by IDENTITY's CA for https://localhost:SERVER_PORT.
-browser_profile() {
-    local identity=$1 trusted=${2:-ca} nssdb issuer_cn='mtls-by-example CA' log
-    _lib_scratch browser; BROWSER_HOME=$LIB_SCRATCH/home BROWSER_DATA=$LIB_SCRATCH/profile
-    nssdb=$BROWSER_HOME/.pki/nssdb
-    [[ $identity != other-client ]] || issuer_cn='Other CA'
-    mkdir -p "$nssdb" "$BROWSER_DATA/Default"
-    log=$LIB_SCRATCH.log
+# nss_database DIR IDENTITY TRUSTED_CA: makes the NSS database in DIR (both browsers' format):
+# $CERTS/TRUSTED_CA.crt trusted for TLS servers, and IDENTITY's key and certificate from
+# $CERTS/IDENTITY.p12 (none: no identity).
+nss_database() {
+    local nssdb=$1 identity=$2 trusted=$3 log=$1.log
+    mkdir -p "$nssdb"
     # An empty database (no password), our CA trusted to identify TLS servers ("C,,": the first
     # of the three trust fields is for TLS), then the client's key and certificate. pk12util also
     # stores the CA certificate from the .p12, without trusting it.
@@ -61,17 +63,68 @@ browser_profile() {
         fail "could not make the NSS database in $nssdb: $(cat "$log")"
         return 1
     fi
+}
+
+# browser_profile chromium|firefox IDENTITY [TRUSTED_CA]: a fresh HOME (BROWSER_HOME) and profile
+# (BROWSER_DATA) for that browser, with an NSS database (see nss_database; TRUSTED_CA defaults to
+# ca), set to send, without asking, a certificate whose issuer is among the CA names that the
+# server at https://localhost:SERVER_PORT asks for.
+browser_profile() {
+    local browser=$1 identity=$2 trusted=${3:-ca} issuer_cn='mtls-by-example CA'
+    _lib_scratch browser; BROWSER_HOME=$LIB_SCRATCH/home BROWSER_DATA=$LIB_SCRATCH/profile
+    mkdir -p "$BROWSER_HOME"
+    if [[ $browser == firefox ]]; then
+        nss_database "$BROWSER_DATA" "$identity" "$trusted" && firefox_preferences >"$BROWSER_DATA/user.js"
+        return
+    fi
+    nss_database "$BROWSER_HOME/.pki/nssdb" "$identity" "$trusted" || return
     # The auto-select rule: for this origin, send a certificate whose issuer is IDENTITY's CA.
+    [[ $identity != other-client ]] || issuer_cn='Other CA'
+    mkdir -p "$BROWSER_DATA/Default"
     printf '{"profile":{"content_settings":{"exceptions":{"auto_select_certificate":{"https://localhost:%s,*":{"setting":{"filters":[{"ISSUER":{"CN":"%s"}}]}}}}}}}\n' \
         "$SERVER_PORT" "$issuer_cn" >"$BROWSER_DATA/Default/Preferences"
 }
 
-# browser_get PATH [CHROMIUM ARGS...]: loads https://localhost:SERVER_PORT/PATH in headless
-# Chromium (at most 60 s) with the profile of browser_profile and prints the page (--dump-dom),
-# unless ARGS ask for something else (--screenshot). Sets BROWSER_EXIT, BROWSER_DOM, BROWSER_TEXT
-# (the text of the page's <pre>, which is how Chromium shows text/plain and JSON) and BROWSER_ERROR
-# (Chromium's "Page load failed: net::ERR_..." line, if any).
+# firefox_preferences: prints the user.js of the Firefox profile. Firefox reads it at start-up.
+firefox_preferences() {
+    cat <<'EOF'
+// Send a client certificate without asking: Firefox picks one whose issuer is among the CA names
+// of the server's certificate request. The default, "Ask Every Time", opens a dialog that
+// headless Firefox never shows, and the page waits for it.
+user_pref("security.default_personal_cert", "Select Automatically");
+// Marionette (for tests/firefox-get.py) on a free port, written to the file MarionetteActivePort.
+user_pref("marionette.port", 0);
+// JSON shown as plain text, as Chromium does, rather than in Firefox's JSON viewer.
+user_pref("devtools.jsonview.enabled", false);
+// No speculative connections: each connection in the server's log is one the page made.
+user_pref("network.http.speculative-parallel-limit", 0);
+// No proxy, no first-run pages, no calls home (remote settings: see firefox_get).
+user_pref("network.proxy.type", 0);
+user_pref("browser.shell.checkDefaultBrowser", false);
+user_pref("browser.startup.homepage_override.mstone", "ignore");
+user_pref("browser.aboutwelcome.enabled", false);
+user_pref("datareporting.policy.dataSubmissionEnabled", false);
+user_pref("datareporting.healthreport.uploadEnabled", false);
+user_pref("toolkit.telemetry.enabled", false);
+user_pref("app.update.auto", false);
+user_pref("extensions.update.enabled", false);
+user_pref("browser.safebrowsing.malware.enabled", false);
+user_pref("browser.safebrowsing.phishing.enabled", false);
+user_pref("network.captive-portal-service.enabled", false);
+user_pref("network.connectivity-service.enabled", false);
+user_pref("services.settings.server", "data:,#remote-settings-dummy/v1");
+EOF
+}
+
+# browser_get chromium|firefox PATH [CHROMIUM ARGS...]: loads https://localhost:SERVER_PORT/PATH in
+# that headless browser (at most 60 s) with the profile of browser_profile. Chromium prints the page
+# (--dump-dom), unless ARGS ask for something else (--screenshot). Sets BROWSER_EXIT, BROWSER_DOM
+# (Firefox: the page's text), BROWSER_TEXT (the text of the page's <pre>, which is how Chromium
+# shows text/plain and JSON), BROWSER_ERROR (the browser's "Page load failed: ..." line, if any:
+# net::ERR_... from Chromium, SSL_ERROR_... or SEC_ERROR_... from Firefox) and BROWSER_DETAIL.
 browser_get() {
+    if [[ $1 == firefox ]]; then shift; firefox_get "$@"; return; fi
+    shift
     local url=https://localhost:$SERVER_PORT$1 out mode=(--dump-dom)
     shift
     [[ $# == 0 ]] || mode=("$@")
@@ -91,8 +144,37 @@ browser_get() {
     BROWSER_DETAIL="exit $BROWSER_EXIT, ${BROWSER_ERROR:-no load error}, page '$BROWSER_DOM'"
 }
 
-# browser_outcome: 200 when the page is `Hello World!`, refused when Chromium could not load it,
-# else what it showed.
+# firefox_get PATH: browser_get for Firefox. Firefox runs in a process group of its own (setsid),
+# so that it and the processes it starts for the pages are stopped together, by the group's
+# number, when the page is read; tests/firefox-get.py loads the page through Marionette.
+firefox_get() {
+    local url=https://localhost:$SERVER_PORT$1 out firefox_pid i
+    _lib_scratch firefox; out=$LIB_SCRATCH
+    BROWSER_EXIT=0
+    # MOZ_REMOTE_SETTINGS_DEVTOOLS=1 lets user.js point remote settings (lists Firefox downloads
+    # at start-up) to a dummy server; release builds ignore services.settings.server otherwise.
+    HOME=$BROWSER_HOME XDG_CONFIG_HOME=$BROWSER_HOME/.config XDG_CACHE_HOME=$BROWSER_HOME/.cache \
+        MOZ_REMOTE_SETTINGS_DEVTOOLS=1 setsid timeout -k 5 60 "$FIREFOX" --headless --marionette \
+        -no-remote -profile "$BROWSER_DATA" about:blank >"$out.firefox" 2>&1 </dev/null &
+    firefox_pid=$!
+    timeout -k 2 60 python3 "$ROOT/tests/firefox-get.py" "$BROWSER_DATA" "$url" >"$out" 2>"$out.err" </dev/null ||
+        BROWSER_EXIT=$?
+    # firefox-get.py asked Firefox to quit: 5 s for that, then the group gets SIGTERM, and 3 s
+    # later SIGKILL. (Until the last `wait` reaps its leader, the group's number cannot be reused.)
+    for ((i = 0; i < 50; i++)); do process_running "$firefox_pid" || break; sleep 0.1; done
+    kill -TERM -- "-$firefox_pid" 2>/dev/null
+    for ((i = 0; i < 30; i++)); do process_running "$firefox_pid" || break; sleep 0.1; done
+    kill -KILL -- "-$firefox_pid" 2>/dev/null
+    wait "$firefox_pid" 2>/dev/null
+    _lib_slurp BROWSER_TEXT "$out"
+    BROWSER_DOM=$BROWSER_TEXT
+    BROWSER_ERROR=$(grep -o 'Page load failed: .*' "$out.err" | head -n 1)
+    BROWSER_DETAIL="exit $BROWSER_EXIT, ${BROWSER_ERROR:-no load error}, page '$BROWSER_TEXT'"
+    [[ $BROWSER_EXIT == [01] ]] || BROWSER_DETAIL+=", $(cat "$out.err"); Firefox: $(tail -n 5 "$out.firefox")"
+}
+
+# browser_outcome: 200 when the page is `Hello World!`, refused when the browser could not load
+# it, else what it showed.
 browser_outcome() {
     if [[ $BROWSER_TEXT == 'Hello World!' ]]; then OUTCOME=200
     elif [[ -n $BROWSER_ERROR ]]; then OUTCOME=refused
@@ -100,50 +182,84 @@ browser_outcome() {
     fi
 }
 
-# check_browser COLUMN IDENTITY TRUSTED_CA LOG: Chromium with IDENTITY's .p12 imported and
-# TRUSTED_CA trusted loads / from chapter 03; what it gets must be the README's cell in COLUMN,
-# and chapter 03 must log LOG (after the client's address) for that connection.
+# check_browser chromium|firefox COLUMN IDENTITY TRUSTED_CA LOG: the browser with IDENTITY's .p12
+# imported and TRUSTED_CA trusted loads / from chapter 03; what it gets must be the README's cell in
+# COLUMN of the browser's row, and chapter 03 must log LOG (after the client's address) for that
+# connection.
 check_browser() {
-    local column=$1 identity=$2 trusted=$3 logged=$4 problems
+    local browser=$1 column=$2 identity=$3 trusted=$4 logged=$5 row='Chromium (headless)' problems
+    [[ $browser != firefox ]] || row='Firefox (headless)'
     shared_server chapter-03 "$SERVER" || return
-    browser_profile "$identity" "$trusted" || return
-    browser_get /
+    browser_profile "$browser" "$identity" "$trusted" || return
+    browser_get "$browser" /
     browser_outcome
-    problems=$(outcome_against_readme "$ROW" "$column" "$OUTCOME" "$BROWSER_DETAIL")
+    problems=$(outcome_against_readme "$row" "$column" "$OUTCOME" "$BROWSER_DETAIL")
     assertEquals "README.md's interop table" '' "$problems" || return
-    assert_log "^127\\.0\\.0\\.1:[0-9]+ $logged" "chapter 03's log for Chromium"
+    assert_log "^127\\.0\\.0\\.1:[0-9]+ $logged" "chapter 03's log for $row"
 }
 
 test_chromium_presents_client_p12_and_shows_hello_world() {
-    need_chromium || return 0
-    check_browser 1 client ca 'trusted CN=client issued by CN=mtls-by-example CA'
+    need_browser chromium || return 0
+    check_browser chromium 1 client ca 'trusted CN=client issued by CN=mtls-by-example CA'
 }
 
 test_chromium_whoami_shows_cn_client() {
-    need_chromium || return 0
+    need_browser chromium || return 0
     shared_server chapter-03 "$SERVER" || return
-    browser_profile client || return
-    browser_get /whoami
+    browser_profile chromium client || return
+    browser_get chromium /whoami
     assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"subject":"CN=client","issuer":"CN=mtls-by-example CA"'
     assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"trusted":true'
 }
 
 test_chromium_without_a_client_certificate_gets_no_page() {
-    need_chromium || return 0
-    check_browser 2 none ca 'handshake failed: the client sent no certificate, and one is required'
+    need_browser chromium || return 0
+    check_browser chromium 2 none ca 'handshake failed: the client sent no certificate, and one is required'
 }
 
 # Chromium offers only certificates whose issuer is among the CA names of the server's
 # CertificateRequest (chapter 03 names our CA): other-client is never sent, so chapter 03 sees no
 # certificate at all instead of answering 403.
 test_chromium_never_offers_another_cas_certificate() {
-    need_chromium || return 0
-    check_browser 3 other-client ca 'handshake failed: the client sent no certificate, and one is required'
+    need_browser chromium || return 0
+    check_browser chromium 3 other-client ca 'handshake failed: the client sent no certificate, and one is required'
 }
 
 test_chromium_trusting_another_ca_refuses_our_server() {
-    need_chromium || return 0
-    check_browser 4 client other-ca 'handshake failed: .+'
+    need_browser chromium || return 0
+    check_browser chromium 4 client other-ca 'handshake failed: .+'
+}
+
+# The same with Firefox. Its error page shows NSS's code for what went wrong: the server's
+# certificate_required alert, or the server's certificate from an issuer it does not know.
+test_firefox_presents_client_p12_and_shows_hello_world() {
+    need_browser firefox || return 0
+    check_browser firefox 1 client ca 'trusted CN=client issued by CN=mtls-by-example CA'
+}
+
+test_firefox_whoami_shows_cn_client() {
+    need_browser firefox || return 0
+    shared_server chapter-03 "$SERVER" || return
+    browser_profile firefox client || return
+    browser_get firefox /whoami
+    assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"subject":"CN=client","issuer":"CN=mtls-by-example CA"'
+    assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"trusted":true'
+}
+
+test_firefox_without_a_client_certificate_gets_no_page() {
+    need_browser firefox || return 0
+    check_browser firefox 2 none ca 'handshake failed: the client sent no certificate, and one is required'
+}
+
+# Firefox, like Chromium, chooses among the certificates whose issuer the server names.
+test_firefox_never_offers_another_cas_certificate() {
+    need_browser firefox || return 0
+    check_browser firefox 3 other-client ca 'handshake failed: the client sent no certificate, and one is required'
+}
+
+test_firefox_trusting_another_ca_refuses_our_server() {
+    need_browser firefox || return 0
+    check_browser firefox 4 client other-ca 'handshake failed: the client does not trust the CA that issued our certificate'
 }
 
 # png_ink FILE: prints "WIDTH HEIGHT INK" for the PNG FILE, INK counting the bytes of its image data
@@ -169,12 +285,12 @@ print(width, height, sum(1 for i, b in enumerate(raw) if i % row and b not in (0
 
 # The picture in README.md: what success looks like.
 test_chromium_screenshot_of_hello_world() {
-    need_chromium || return 0
+    need_browser chromium || return 0
     shared_server chapter-03 "$SERVER" || return
-    browser_profile client || return
+    browser_profile chromium client || return
     mkdir -p "${SCREENSHOT%/*}" && rm -f "$SCREENSHOT"
     # (A window less than about 120 pixels high gives a blank picture.)
-    browser_get / --screenshot="$SCREENSHOT" --window-size=480,120
+    browser_get chromium / --screenshot="$SCREENSHOT" --window-size=480,120
     assertTrue "Chromium wrote $SCREENSHOT ($BROWSER_DETAIL)" "[[ -s '$SCREENSHOT' ]]" || return
     local width height ink
     read -r width height ink < <(png_ink "$SCREENSHOT")

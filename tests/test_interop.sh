@@ -29,12 +29,9 @@ oneTimeSetUp() {
 }
 oneTimeTearDown() { stop_shared_servers; }
 
-# need_peer COMMAND PACKAGE: true when COMMAND is installed; otherwise marks the test skipped
-# (failed under REQUIRE_PEERS=1), saying what to install (the caller then returns).
+# need_peer COMMAND PACKAGE: require_peer (tests/lib.sh), saying what to install.
 need_peer() {
-    command -v "$1" >/dev/null 2>&1 && return 0
-    skip_or_fail_missing "$1" "this interop test needs it (Debian/Ubuntu package: $2)"
-    return 1
+    require_peer "$1" "this interop test (Debian/Ubuntu package: $2)"
 }
 
 # fixtures KEY [IDENTITY]: the certificates of a case. For KEY rsa or ecdsa, sets SERVER_CERT (the
@@ -120,26 +117,26 @@ gnutls_request() {
 # with `+body` when the body `Hello World!` arrived, or `refused` without an answer) and DETAIL
 # (what the peer printed, for messages).
 peer_get() {
-    local peer=$1 version=$2 status='' body=no
+    local peer=$1 version=$2 status='' body=no request=${REQUEST/GET \//GET ${PEER_PATH:-/}}
     local TLS_CLIENT=$3
     case $peer in
         curl)
-            curl_get / --tlsv1.2 --tls-max "$version"
+            curl_get "${PEER_PATH:-/}" --tlsv1.2 --tls-max "$version"
             [[ $CURL_STATUS == 000 ]] || status=$CURL_STATUS
             [[ $CURL_BODY != 'Hello World!' ]] || body=yes
             DETAIL="curl exit $CURL_EXIT, status $CURL_STATUS: $CURL_ERROR" ;;
         s_client)
-            s_client_request "$REQUEST" "-tls${version/./_}" -verify_hostname localhost
+            s_client_request "$request" "-tls${version/./_}" -verify_hostname localhost
             status=$SCLIENT_STATUS
             [[ $SCLIENT_OUTPUT != *'Hello World!'* ]] || body=yes
             DETAIL="openssl s_client exit $SCLIENT_EXIT: $(tail -n 5 <<<"$SCLIENT_OUTPUT")" ;;
         gnutls)
-            gnutls_request "$REQUEST" "$version"
+            gnutls_request "$request" "$version"
             status=$GNUTLS_STATUS
             [[ $GNUTLS_OUTPUT != *'Hello World!'* ]] || body=yes
             DETAIL="gnutls-cli exit $GNUTLS_EXIT: $(grep -E '^\*\*\*|^- Description|^HTTP' <<<"$GNUTLS_OUTPUT")" ;;
         python)
-            TLS_VERSION=$version raw_request "$REQUEST"
+            TLS_VERSION=$version raw_request "$request"
             status=$RAW_STATUS
             [[ $RAW_BODY != 'Hello World!' ]] || body=yes
             DETAIL="python exit $RAW_EXIT: $RAW_ERROR $RAW_RESPONSE" ;;
@@ -151,10 +148,15 @@ peer_get() {
 # check_peer PEER CHAPTER: PEER against the chapter's server, every case of CASES: the outcome of
 # SERVER_EXPECTED (a 200 with the body `Hello World!`), and the server's log line for it with the
 # TLS version (and, under TLS 1.2, the key type in the cipher suite). Fails with every mismatch.
+# Each case asks for a path of its own, /?case=PEER-N (the query string plays no part in routing),
+# so that the log line checked is this connection's and not a late one of the case before. (A
+# refusal has no request line: each case waits for its own line before the next one starts.)
 check_peer() {
-    local peer=$1 chapter=$2 key version identity wanted logged tls problems='' current=''
+    local peer=$1 chapter=$2 key version identity wanted logged tls problems='' current='' n=0
+    local PEER_PATH
     while read -r key version identity; do
         [[ -n $key ]] || continue
+        n=$((n + 1)) PEER_PATH="/?case=$peer-$n"
         if [[ $key != "$current" ]]; then use_chapter "$chapter" "$key" || return; current=$key; fi
         fixtures "$key" "$identity"
         wanted=${SERVER_WANTS[$chapter $identity]}
@@ -175,7 +177,7 @@ check_peer() {
         if [[ $wanted == refused ]]; then
             logged='handshake failed: the client sent no certificate, and one is required$'
         else
-            logged="$tls \"GET / HTTP/1\\.1\" ${wanted%+body}\$"
+            logged="$tls \"GET $(re_escape "$PEER_PATH") HTTP/1\\.1\" ${wanted%+body}\$"
         fi
         wait_for_log "^127\\.0\\.0\\.1:[0-9]+ $logged" ||
             problems+="$key TLS $version, client certificate $identity: no server log line /$logged/ in: $(tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG")"$'\n'
@@ -287,10 +289,10 @@ start_chapter_03() { use_chapter 03 "$1"; }
 # -verify_return_error -CAfile), answering every request with its status page (-www).
 start_s_server() {
     fixtures "$1"
-    SERVER_PORT=$(free_port)
-    start_peer "$SERVER_PORT" openssl s_server -accept "127.0.0.1:$SERVER_PORT" \
+    start_peer @PORT@ openssl s_server -accept "127.0.0.1:@PORT@" \
         -cert "$CERTS/$SERVER_CERT.crt" -key "$CERTS/$SERVER_CERT.key" \
-        -Verify 1 -verify_return_error -CAfile "$CERTS/ca.crt" -www
+        -Verify 1 -verify_return_error -CAfile "$CERTS/ca.crt" -www || return
+    SERVER_PORT=$PEER_PORT
 }
 
 # start_nginx KEY: nginx, run as the current user from a scratch prefix, with the production
@@ -308,8 +310,7 @@ start_nginx() {
             temp_paths+="    ${module}_temp_path $dir/tmp/$module;"$'\n'
         fi
     done
-    SERVER_PORT=$(free_port)
-    cat >"$dir/nginx.conf" <<EOF
+    cat >"$dir/nginx.conf.in" <<EOF
 daemon off;
 master_process on;
 worker_processes 1;
@@ -320,7 +321,7 @@ http {
     access_log $dir/access.log;
 $temp_paths
     server {
-        listen 127.0.0.1:$SERVER_PORT ssl;
+        listen 127.0.0.1:@PORT@ ssl;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate $CERTS/$SERVER_CERT.crt;
         ssl_certificate_key $CERTS/$SERVER_CERT.key;
@@ -333,7 +334,9 @@ $temp_paths
     }
 }
 EOF
-    start_peer "$SERVER_PORT" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+    start_peer --config "$dir/nginx.conf.in" "$dir/nginx.conf" @PORT@ \
+        nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" || return
+    SERVER_PORT=$PEER_PORT
 }
 
 test_04_client_against_chapter_01() { check_client 01 start_chapter_01; }
@@ -351,8 +354,8 @@ test_04_client_against_nginx() { need_peer nginx nginx-light || return 0; check_
 INTEROP=$ROOT/tests/interop
 P12_PASSWORD=mtls-by-example   # scripts/gen-certs.sh's password for the .p12 files
 
-# The README table's rows, and the client each stands for here (Chromium's row is checked by
-# tests/test_browser.sh).
+# The README table's rows, and the client each stands for here (the rows of the browsers are
+# checked by tests/test_browser.sh).
 TABLE_ROWS='
 curl                           curl
 openssl s_client               s_client
@@ -363,7 +366,8 @@ Go net/http                    go
 Node.js https (key, cert, ca)  node
 Node.js https (pfx)            node-pfx
 Java HttpClient (PKCS12)       java
-Chromium (headless)            browser'
+Chromium (headless)            browser
+Firefox (headless)             browser'
 
 # need_go, need_node, need_java, need_requests: true when the toolchain is there; otherwise the
 # test is skipped (failed under REQUIRE_PEERS=1) and the caller returns.
@@ -379,7 +383,7 @@ need_requests() {
             return 0
         fi
     done
-    skip_or_fail_missing "Python's requests" "Debian/Ubuntu package: python3-requests"
+    missing_peer "Python's requests" "Debian/Ubuntu package: python3-requests"
     return 1
 }
 

@@ -62,12 +62,12 @@ test_each_chapter_builds_alone_with_cc() {
 }
 
 test_each_chapter_builds_without_warnings_under_gcc() {
-    command -v gcc >/dev/null || { skip_test 'gcc is not installed'; return; }
+    require_peer gcc 'the warnings check under gcc' || return 0
     assert_builds gcc-warnings
 }
 
 test_each_chapter_builds_without_warnings_under_clang() {
-    command -v clang >/dev/null || { skip_test 'clang is not installed'; return; }
+    require_peer clang 'the warnings check under clang' || return 0
     assert_builds clang-warnings
 }
 

@@ -5,38 +5,39 @@
 # 400, a revoked or expired one 400. `optional`: no certificate reaches the
 # `if ($ssl_client_verify != SUCCESS) { return 403; }`, a bad one still gets 400. `optional_no_ca`
 # plus that `if`: another CA's client 403, as chapter 03 answers. The application behind nginx learns the client's
-# subject from a header. Skipped when nginx is not installed (scripts/deps.sh --optional).
+# subject from a header. Skipped when nginx is not installed (scripts/deps.sh --optional), failed
+# instead under REQUIRE_PEERS=1; NGINX=PATH picks another nginx.
 # Run alone with `tests/run.sh test_production`.
 
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 TEMPLATE=$ROOT/tests/nginx-mtls.conf.template
-NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+NGINX=${NGINX:-$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || echo nginx)}
 
 oneTimeSetUp() { make_test_certs; }
 
 # start_nginx MODE: nginx with the template, ssl_verify_client MODE. Sets SERVER_PORT and
-# SERVER_LOG (nginx's error log) for curl_get; cleanup_test stops it by PID.
+# SERVER_LOG (nginx's error log) for curl_get; cleanup_test stops it by PID. Returns 1 when the
+# test cannot go on: nginx is missing (the test is skipped, see require_peer) or did not start (the
+# test has failed); either way the test ends with `|| return 0`.
 start_nginx() {
     local prefix app_port
-    if [[ -z $NGINX ]]; then
-        skip_test "nginx is not installed (scripts/deps.sh --optional installs it)"
-        return 1
-    fi
+    require_peer "$NGINX" 'the road to production (scripts/deps.sh --optional installs nginx)' || return 1
     _lib_scratch nginx; prefix=$LIB_SCRATCH
     mkdir -p "$prefix"
-    SERVER_PORT=$(free_port)
     app_port=$(free_port)
-    while [[ $app_port == "$SERVER_PORT" ]]; do app_port=$(free_port); done
-    sed -e "s|@PREFIX@|$prefix|g" -e "s|@PORT@|$SERVER_PORT|g" -e "s|@APP_PORT@|$app_port|g" \
-        -e "s|@CERTS@|$CERTS|g" -e "s|@VERIFY@|$1|g" "$TEMPLATE" >"$prefix/nginx.conf"
-    if grep -q '@[A-Z_]*@' "$prefix/nginx.conf"; then
-        fail "a placeholder was left in the configuration: $(grep '@[A-Z_]*@' "$prefix/nginx.conf")"
+    # @PORT@ stays for start_peer, which picks it (again, if another process takes it first).
+    sed -e "s|@PREFIX@|$prefix|g" -e "s|@APP_PORT@|$app_port|g" \
+        -e "s|@CERTS@|$CERTS|g" -e "s|@VERIFY@|$1|g" "$TEMPLATE" >"$prefix/nginx.conf.in"
+    if sed 's/@PORT@//g' "$prefix/nginx.conf.in" | grep -q '@[A-Z_]*@'; then
+        fail "a placeholder was left in the configuration: $(grep '@[A-Z_]*@' "$prefix/nginx.conf.in")"
         return 1
     fi
-    start_peer "$SERVER_PORT" "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" || {
+    start_peer --config "$prefix/nginx.conf.in" "$prefix/nginx.conf" @PORT@ \
+        "$NGINX" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" || {
         fail "nginx error log: $(tail -n 20 "$prefix/error.log" 2>/dev/null)"; return 1; }
+    SERVER_PORT=$PEER_PORT
     SERVER_LOG=$prefix/error.log
     LOG_MARK=0
 }
@@ -44,27 +45,27 @@ start_nginx() {
 # --- ssl_verify_client on --------------------------------------------------------------------------
 
 test_nginx_on_our_client_gets_200() {
-    start_nginx on || return
+    start_nginx on || return 0
     TLS_CLIENT=client curl_get /
     assert_curl 200 'Hello World!'
 }
 
 test_nginx_on_passes_the_client_subject_to_the_app() {
-    start_nginx on || return
+    start_nginx on || return 0
     TLS_CLIENT=client curl_get /whoami
     assert_curl 200 || return
     assert_output_has "$CURL_BODY" '^verify=SUCCESS subject=CN=client issuer=CN=mtls-by-example CA$'
 }
 
 test_nginx_on_no_certificate_gets_400() {
-    start_nginx on || return
+    start_nginx on || return 0
     curl_get /
     assert_curl 400 || return
     assert_output_has "$CURL_BODY" 'No required SSL certificate was sent'
 }
 
 test_nginx_on_other_ca_client_gets_400() {
-    start_nginx on || return
+    start_nginx on || return 0
     TLS_CLIENT=other-client curl_get /
     assert_curl 400 || return
     assert_output_has "$CURL_BODY" 'The SSL certificate error' || return
@@ -72,21 +73,21 @@ test_nginx_on_other_ca_client_gets_400() {
 }
 
 test_nginx_on_revoked_client_gets_400() {
-    start_nginx on || return
+    start_nginx on || return 0
     TLS_CLIENT=revoked-client curl_get /
     assert_curl 400 || return
     assert_log 'client SSL certificate verify error: .*certificate revoked'
 }
 
 test_nginx_on_expired_client_gets_400() {
-    start_nginx on || return
+    start_nginx on || return 0
     TLS_CLIENT=expired-client curl_get /
     assert_curl 400 || return
     assert_log 'client SSL certificate verify error: .*certificate has expired'
 }
 
 test_nginx_app_cannot_be_fooled_by_a_client_header() {
-    start_nginx on || return
+    start_nginx on || return 0
     TLS_CLIENT=client curl_get /whoami -H 'X-Client-Subject: CN=admin'
     assert_curl 200 || return
     assert_output_has "$CURL_BODY" 'subject=CN=client '
@@ -95,13 +96,13 @@ test_nginx_app_cannot_be_fooled_by_a_client_header() {
 # --- ssl_verify_client optional: a missing certificate reaches the `if`, a bad one does not -------
 
 test_nginx_optional_no_certificate_gets_403() {
-    start_nginx optional || return
+    start_nginx optional || return 0
     curl_get /
     assert_curl 403
 }
 
 test_nginx_optional_other_ca_client_still_gets_400() {
-    start_nginx optional || return
+    start_nginx optional || return 0
     TLS_CLIENT=other-client curl_get /
     assert_curl 400
 }
@@ -109,27 +110,27 @@ test_nginx_optional_other_ca_client_still_gets_400() {
 # --- ssl_verify_client optional_no_ca + 403: chapter 03's design -----------------------------------
 
 test_nginx_optional_no_ca_our_client_gets_200() {
-    start_nginx optional_no_ca || return
+    start_nginx optional_no_ca || return 0
     TLS_CLIENT=client curl_get /
     assert_curl 200 'Hello World!'
 }
 
 test_nginx_optional_no_ca_other_ca_client_gets_403() {
-    start_nginx optional_no_ca || return
+    start_nginx optional_no_ca || return 0
     TLS_CLIENT=other-client curl_get /
     assert_curl 403
 }
 
 # optional_no_ca lets through only "issuer unknown" failures; revoked, expired... are still 400.
 test_nginx_optional_no_ca_revoked_client_still_gets_400() {
-    start_nginx optional_no_ca || return
+    start_nginx optional_no_ca || return 0
     TLS_CLIENT=revoked-client curl_get /
     assert_curl 400 || return
     assert_log 'client SSL certificate verify error: .*certificate revoked'
 }
 
 test_nginx_optional_no_ca_no_certificate_gets_403() {
-    start_nginx optional_no_ca || return
+    start_nginx optional_no_ca || return 0
     curl_get /
     assert_curl 403
 }

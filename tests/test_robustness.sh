@@ -71,9 +71,13 @@ count_log() {
 }
 
 # wait_for_log_count N PATTERN: waits (at most 10 s) until N lines past LOG_MARK match PATTERN.
-wait_for_log_count() {
-    local i
-    for ((i = 0; i < 100; i++)); do
+wait_for_log_count() { wait_for_log_count_within 100 "$@"; }
+
+# wait_for_log_count_within TENTHS N PATTERN: the same, waiting at most TENTHS tenths of a second.
+wait_for_log_count_within() {
+    local i tenths=$1
+    shift
+    for ((i = 0; i < tenths; i++)); do
         (($(count_log "$2") >= $1)) && return 0
         sleep 0.1
     done
@@ -529,6 +533,97 @@ test_30_idle_tcp_and_30_idle_tls_connections_do_not_delay_a_real_client() {
     done
 }
 
+# The Python helper of the deadline test: PORT CA CERT KEY (- - for none) SECONDS. Opens three
+# connections that stall: "silent", a TCP connection that never sends a byte; "half", a TCP
+# connection that sends the first 6 bytes of a ClientHello and then nothing; "tls", a completed
+# TLS handshake followed by no request. Waits at most SECONDS for the server to close each, and
+# prints one line per connection: `NAME LOCAL_PORT closed|open SECONDS_WAITED`.
+_STALLED_PY='
+import socket, ssl, sys, threading, time
+port, ca, cert, key, limit = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5])
+started = time.monotonic()
+lines = []
+def watch(name, sock):
+    local_port = sock.getsockname()[1]
+    outcome = "open"
+    try:
+        sock.settimeout(max(1.0, limit - (time.monotonic() - started)))
+        while sock.recv(4096):
+            pass
+        outcome = "closed"
+    except socket.timeout:
+        pass
+    except OSError:                     # a reset, or TLS seeing the connection end: closed too
+        outcome = "closed"
+    lines.append("%s %d %s %.1f" % (name, local_port, outcome, time.monotonic() - started))
+silent = socket.create_connection(("127.0.0.1", port))
+half = socket.create_connection(("127.0.0.1", port))
+half.sendall(bytes.fromhex("160301020001"))  # a handshake record header, then a ClientHello begins
+ctx = ssl.create_default_context(cafile=ca)
+if cert != "-":
+    ctx.load_cert_chain(cert, key)
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+threads = [threading.Thread(target=watch, args=item) for item in
+           (("silent", silent), ("half", half), ("tls", tls))]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("\n".join(sorted(lines)), flush=True)
+'
+
+# Every connection has 10 s (CONNECTION_DEADLINE_MS) to send its request. A TCP connection that
+# says nothing, one that stops half-way through its ClientHello, and one that completes the TLS
+# handshake and sends no request are each closed by the server, which logs "timed out". The waits
+# are bounded generously, so that this fails when the deadline is gone or raised, not when the
+# machine is slow: 30 s (three times the deadline) for the two that reach a worker at once, 60 s
+# for the silent one, which takes about 25 s on Linux, where TCP_DEFER_ACCEPT first holds it in
+# the kernel for the same 10 s, rounded up to the next SYN-ACK retransmission.
+test_stalled_connections_are_closed_at_the_deadline_and_logged() {
+    local chapter pair out pid name port outcome waited pattern problems=''
+    local -A outs logs marks
+    for chapter in "${CHAPTERS[@]}"; do
+        use_chapter "$chapter" || continue
+        read -r -a pair <<<"$(key_pair "${TLS_CLIENT:-}")"
+        _lib_scratch stalled; out=$LIB_SCRATCH
+        outs[$chapter]=$out logs[$chapter]=$SERVER_LOG marks[$chapter]=$LOG_MARK
+        timeout -k 2 70 python3 -c "$_STALLED_PY" "$SERVER_PORT" "$CERTS/ca.crt" "${pair[@]}" 60 \
+            >"$out" 2>&1 &
+        LIB_BG_PIDS+=($!)
+    done
+    for pid in "${LIB_BG_PIDS[@]}"; do wait "$pid"; done
+    for chapter in "${CHAPTERS[@]}"; do
+        out=${outs[$chapter]:-}
+        [[ -n $out ]] || continue
+        if [[ $(awk '{ print $1 }' "$out" | tr '\n' ' ') != 'half silent tls ' ]]; then
+            problems+="
+  chapter $chapter: the helper said: $(cat "$out")"
+            continue
+        fi
+        while read -r name port outcome waited; do
+            if [[ $outcome != closed ]]; then
+                problems+="
+  chapter $chapter: the $name connection was still open after $waited s"
+                continue
+            fi
+            if [[ $name != silent && ${waited%.*} -ge 30 ]]; then
+                problems+="
+  chapter $chapter: the $name connection was closed only after $waited s (3 times the deadline)"
+            fi
+            pattern="^127\\.0\\.0\\.1:$port handshake failed: timed out\$"
+            [[ $name != tls ]] || pattern="^127\\.0\\.0\\.1:$port TLSv1\\.[23] [^ ]+ no request: timed out\$"
+            tail -c "+$((${marks[$chapter]} + 1))" "${logs[$chapter]}" | grep -Eq -e "$pattern" ||
+                problems+="
+  chapter $chapter: the $name connection was closed after $waited s, with no log line /$pattern/"
+        done <"$out"
+        echo "chapter $chapter: stalled connections: $(awk '{ printf "%s %s after %s s; ", $1, $3, $4 }' "$out")"
+    done
+    assertEquals "stalled connections" '' "$problems"
+    for chapter in "${CHAPTERS[@]}"; do
+        use_chapter "$chapter" && assert_still_serving 'three stalled connections'
+    done
+}
+
 # The servers ignore SIGPIPE: writing to a connection the client has closed is an error (EPIPE or
 # ECONNRESET) for that connection only.
 test_30_clients_that_vanish_before_the_response_do_not_kill_the_server() {
@@ -642,19 +737,38 @@ declare -A BATCHES=(
           -              20  aborted'
 )
 
+# wait_until_each_connection_logged N: waits (at most 30 s) until the server has logged the line
+# that ends each of N connections past LOG_MARK (every connection ends with exactly one: a
+# refused handshake, no request, or the request and its status), so that none is still being
+# served when the descriptors and memory are measured.
+wait_until_each_connection_logged() {
+    local ended='^(127\.0\.0\.1|\[::1\]):[0-9]+ (handshake failed: |cannot |TLSv1\.[0-9] [^ ]+ (no request: |"))'
+    wait_for_log_count_within 300 "$1" "$ended" && return 0
+    fail "chapter $CHAPTER: after $1 connections the server logged the end of only $(count_log "$ended") within 30 s"
+    return 1
+}
+
 # RSS is measured after a warm-up, because the first connections on each of the 128 workers grow
-# the thread stacks and glibc's malloc arenas once; after that it must stay flat.
+# the thread stacks and glibc's malloc arenas once; after that it must stay flat, within a margin:
+# glibc's arenas still grow a little as connections land on workers not used before. The most
+# growth measured across the 500+ handshakes below was 1260 KiB (chapter 03, on a 2-CPU machine;
+# an earlier audit saw 1044 KiB), so the limit is 3072 KiB, about two and a half times that. One
+# SSL object leaked per connection adds about 23 KiB each, some 12 MB here: far over the limit.
+# A leak under about 4 KiB per connection would go unseen here; LeakSanitizer (make sanitize) and
+# valgrind (make valgrind) are there for those.
 test_no_descriptor_or_memory_leak_across_500_handshakes() {
     local chapter before after fds_before rss_before fds_after rss_after
     for chapter in "${CHAPTERS[@]}"; do
         start_chapter "$chapter" || continue
         HANDSHAKES=0 BATCH_PROBLEMS=''
+        mark_log
         run_handshake_batches 5 300
-        sleep 0.2
+        wait_until_each_connection_logged "$HANDSHAKES" || continue
         before=$(fds_and_rss "$SERVER_PID")
         HANDSHAKES=0
+        mark_log
         run_handshake_batches 1
-        sleep 0.2
+        wait_until_each_connection_logged "$HANDSHAKES" || continue
         after=$(fds_and_rss "$SERVER_PID")
         read -r fds_before rss_before <<<"$before"
         read -r fds_after rss_after <<<"$after"
@@ -667,8 +781,8 @@ test_no_descriptor_or_memory_leak_across_500_handshakes() {
         if is_sanitizer_build "${PROGRAM[$chapter]}"; then
             echo "chapter $CHAPTER: a sanitizer build: RSS not judged"
         else
-            assertTrue "chapter $CHAPTER: VmRSS grew by $((rss_after - rss_before)) KiB (limit 2048)" \
-                "((rss_after - rss_before < 2048))"
+            assertTrue "chapter $CHAPTER: VmRSS grew by $((rss_after - rss_before)) KiB (limit 3072)" \
+                "((rss_after - rss_before < 3072))"
         fi
         assert_still_serving "$HANDSHAKES handshakes"
     done

@@ -1,20 +1,6 @@
 # shellcheck shell=bash
 # tests/interop/helpers.sh: what tests/test_interop.sh and tests/test_browser.sh share (sourced after
-# tests/lib.sh): the check of README.md's interop table, and skipping a test whose tool is missing.
-
-# skip_or_fail_missing TOOL REASON: TOOL is not installed. On a learner's machine the test is
-# skipped with REASON; where CI installed the tool (.ci/run sets REQUIRE_PEERS=1) a missing one is
-# a failure, so that CI cannot pass by skipping. The caller returns right after. (tests/lib.sh's
-# own version, where there is one, wins.)
-if ! declare -F skip_or_fail_missing >/dev/null; then
-    skip_or_fail_missing() {
-        if [[ ${REQUIRE_PEERS:-0} == 1 ]]; then
-            fail "$1 is not installed, and REQUIRE_PEERS=1 says it must be: $2"
-        else
-            skip_test "$1 is not installed; skipping: $2"
-        fi
-    }
-fi
+# tests/lib.sh): the check of README.md's interop table.
 
 # The interop table in README.md ("Every client against chapter 03") has one row per client and one
 # column per case: our client certificate, none, another CA's, and ours while the client trusts
