@@ -299,13 +299,20 @@ for i in "${selected[@]}"; do
     done <<<"${TESTS[i]}"
 done
 note "running the mutants' tests on the unchanged programs first"
+mkdir -p "$SCRATCH/baseline"
+for suite in "${!baseline[@]}"; do
+    while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
+    # shellcheck disable=SC2086  # word splitting of the test names is intended
+    run_tests "$work/original" "$work/original/$suite.log" "$suite" ${baseline[$suite]} \
+        >"$SCRATCH/baseline/$suite" &
+done
+wait
 baseline_failures=()
 for suite in "${!baseline[@]}"; do
-    # shellcheck disable=SC2086  # word splitting of the test names is intended
     while read -r outcome test; do
         [[ $outcome != failed && $outcome != missing ]] || baseline_failures+=("$suite:$test ($outcome)")
         [[ $outcome != skipped ]] || note "skipped on this machine: $suite:$test (mutants that rely on it will survive)"
-    done < <(run_tests "$work/original" "$work/original/$suite.log" "$suite" ${baseline[$suite]})
+    done <"$SCRATCH/baseline/$suite"
 done
 if ((${#baseline_failures[@]} > 0)); then
     printf 'baseline: fails on the unchanged programs (%s/SUITE.log): %s\n' "$work/original" "${baseline_failures[@]}"
