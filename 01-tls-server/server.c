@@ -10,14 +10,15 @@
  * Try:    curl --cacert certs/ca.crt https://localhost:5001/
  *
  * How to read it: Part 1 is the TLS lesson, Part 2 the plumbing (the same in every chapter).
- * TLS in 22 calls, in the order they run:
+ * TLS in 23 calls, in the order they run:
  *   at start-up, create_server_context():
  *     SSL_CTX_new(TLS_server_method())    a context: the settings every connection shares
  *     SSL_CTX_set_min_proto_version()     TLS 1.2 or newer
  *     SSL_CTX_set_options()               no renegotiation
  *     SSL_CTX_set_keylog_callback()       only when SSLKEYLOGFILE is set, for Wireshark
  *     SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_options(),
- *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size()   speed (tune_for_speed, Part 2)
+ *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()
+ *                                         speed, and a session's lifetime (tune_for_speed, Part 2)
  *     SSL_CTX_use_certificate_chain_file() our certificate, and the CA certificates above it
  *     SSL_CTX_use_PrivateKey_file()       the key that proves the certificate is ours
  *     SSL_CTX_check_private_key()         that the two belong together
@@ -77,7 +78,7 @@ struct connection {
     long long deadline_ms;
     char peer[INET6_ADDRSTRLEN + 8];  /* "127.0.0.1:40312" or "[::1]:40312", for the log */
     const char *failure;              /* why the connection ended early, in plain words */
-    int tls_reason;                   /* OpenSSL's reason code when TLS itself failed, else 0 */
+    unsigned long tls_error;          /* OpenSSL's error (library, reason) when TLS failed, or 0 */
 };
 
 /* A parsed request. The pointers point into the connection's request buffer. */
@@ -104,6 +105,7 @@ static int wait_for_network(struct connection *c, int ret);
 static const char *describe_tls_error(unsigned long error);
 /* Part 2, the plumbing that Part 1 calls. */
 static int file_is_readable(const char *path, const char *what, const char *default_path);
+static void warn_if_expiring(const char *file);
 static void append_to_key_log(const SSL *ssl, const char *line);
 static void tune_for_speed(SSL_CTX *ctx);
 static long long now_ms(void);
@@ -115,6 +117,9 @@ static void route(const struct request *request, struct connection *c, struct re
 static int send_response(struct connection *c, const struct request *request,
                          const struct response *response);
 static void printable_request_line(const char *head, size_t length, char *out, size_t size);
+static void name_to_text(const X509_NAME *name, char *out, size_t size);
+static void iso8601(const ASN1_TIME *time, char *out, size_t size);
+static void finish_connection(struct connection *c, int client_may_still_send);
 
 /* =============================================================================================
  * =============================================================================================
@@ -176,9 +181,11 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
         ERR_print_errors_fp(stderr);
         return 0;
     }
+    warn_if_expiring(cert_file);
     /* OpenSSL compares the key with the certificate as it loads it; a mismatch is reported below. */
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1
-        && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+        && !(ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_X509
+             && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)) {
         fprintf(stderr, "server: '%s' does not hold a usable PEM private key\n", key_file);
         ERR_print_errors_fp(stderr);
         return 0;
@@ -264,7 +271,8 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
 
     if (!tls_handshake(&c)) {
         printf("%s handshake failed: %s\n", c.peer, c.failure);
-        if (c.tls_reason == SSL_R_HTTP_REQUEST)
+        if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL
+            && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
             answer_plain_http(fd);
         SSL_free(c.ssl);
         return;
@@ -284,9 +292,7 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     if (send_response(&c, &request, &response)) {
         printf("%s %s %s \"%s\" %d\n", c.peer, SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl),
                request_line, response.status);
-        /* close_notify tells the client the response is complete and was not cut short. */
-        ERR_clear_error();
-        SSL_shutdown(c.ssl);
+        finish_connection(&c, response.status == 431);
     } else {
         printf("%s %s %s \"%s\" %d not delivered: %s\n", c.peer, SSL_get_version(c.ssl),
                SSL_get_cipher_name(c.ssl), request_line, response.status, c.failure);
@@ -397,7 +403,7 @@ static int wait_for_network(struct connection *c, int ret)
         ERR_clear_error();
         return 0;
     default:
-        c->tls_reason = ERR_GET_REASON(ERR_peek_last_error());
+        c->tls_error = ERR_peek_last_error();
         c->failure = describe_tls_error(ERR_peek_last_error());
         ERR_clear_error();
         return 0;
@@ -431,7 +437,9 @@ static int wait_for_network(struct connection *c, int ret)
 
 /*
  * OpenSSL names for handshake failures, and what they mean in plain words. Anything not listed
- * is logged with OpenSSL's own reason string.
+ * is logged with OpenSSL's own reason string. An OpenSSL error code packs a library and a reason,
+ * and each library numbers its reasons from 1: all of these are libssl's (ERR_LIB_SSL), and the
+ * same number from libcrypto's X509 or PEM code means something else, so both are compared.
  */
 static const struct {
     int reason;
@@ -453,7 +461,8 @@ static const char *describe_tls_error(unsigned long error)
     const char *reason;
 
     for (i = 0; i < sizeof handshake_failures / sizeof handshake_failures[0]; i++)
-        if (ERR_GET_REASON(error) == handshake_failures[i].reason)
+        if (ERR_GET_LIB(error) == ERR_LIB_SSL
+            && ERR_GET_REASON(error) == handshake_failures[i].reason)
             return handshake_failures[i].words;
     reason = ERR_reason_error_string(error);
     return reason != NULL ? reason : "TLS error";
@@ -574,6 +583,42 @@ static int file_is_readable(const char *path, const char *what, const char *defa
     }
     fclose(f);
     return 1;
+}
+
+/* How many days ahead the warnings below look. */
+#define EXPIRY_WARNING_DAYS     7
+
+/*
+ * Nothing warns before the day a file of ours runs out, so we do, at start-up. Past its notAfter
+ * date a certificate is refused by whoever checks it; past its nextUpdate date a CRL is no longer
+ * believed, and every certificate it covers is refused ("CRL has expired").
+ */
+static void warn_if_expiring(const char *file)
+{
+    BIO *in = BIO_new_file(file, "r");
+    STACK_OF(X509_INFO) *items = in != NULL ? PEM_X509_INFO_read_bio(in, NULL, NULL, NULL) : NULL;
+    time_t soon = time(NULL) + EXPIRY_WARNING_DAYS * 24 * 60 * 60;
+    char name[256], date[32];
+    int i;
+
+    for (i = 0; i < sk_X509_INFO_num(items); i++) {
+        X509_INFO *item = sk_X509_INFO_value(items, i);
+        const ASN1_TIME *end = item->x509 != NULL ? X509_get0_notAfter(item->x509)
+                               : item->crl != NULL ? X509_CRL_get0_nextUpdate(item->crl) : NULL;
+
+        if (end == NULL || X509_cmp_time(end, &soon) > 0)
+            continue;
+        name_to_text(item->x509 != NULL ? X509_get_subject_name(item->x509)
+                                        : X509_CRL_get_issuer(item->crl), name, sizeof name);
+        iso8601(end, date, sizeof date);
+        fprintf(stderr, "server: warning: %s %s in '%s' %s %s; after that date %s\n",
+                item->x509 != NULL ? "the certificate" : "the CRL from", name, file,
+                X509_cmp_current_time(end) < 0 ? "expired on" : "expires on", date,
+                item->x509 != NULL ? "it is refused" : "every certificate it covers is refused");
+    }
+    sk_X509_INFO_pop_free(items, X509_INFO_free);
+    BIO_free(in);
+    ERR_clear_error();
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1108,6 +1153,37 @@ static void describe_peer(const struct sockaddr_storage *address, char *out, siz
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Closing: after the answer
+ * ------------------------------------------------------------------------------------------- */
+
+/* What we read and throw away, at most, from a client we answered before reading it all. */
+#define DISCARD_LIMIT           (1024 * 1024)
+
+/*
+ * close_notify tells the client the answer is complete and was not cut short. When we answered
+ * before reading all the client sent (431, or chapter 03's 403 to a stranger), what it still sends
+ * is read and thrown away until it closes, or the deadline: closing a socket with unread bytes in
+ * it makes the kernel send a reset (RST), which can destroy our answer before the client reads it.
+ */
+static void finish_connection(struct connection *c, int client_may_still_send)
+{
+    char discard[4096];
+    size_t got, total = 0;
+    int ret;
+
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);
+    while (client_may_still_send && total < DISCARD_LIMIT) {
+        ERR_clear_error();
+        ret = SSL_read_ex(c->ssl, discard, sizeof discard, &got);
+        if (ret == 1)
+            total += got;
+        else if (!wait_for_network(c, ret))
+            break;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Debugging: the key log
  * ------------------------------------------------------------------------------------------- */
 
@@ -1136,6 +1212,11 @@ static void append_to_key_log(const SSL *ssl, const char *line)
 /* Sessions kept for resumption, oldest dropped first. In chapters 02 and 03 each holds its
  * client's certificate (about 10 KiB), so this bounds the memory they take to about 2.5 MiB. */
 #define SESSION_CACHE_SIZE      256
+/* How long a session can wait to be resumed (OpenSSL's default: 7200 s). A resumed handshake
+ * skips the certificates and relies on what was checked before; 5 minutes, nginx's default, still
+ * covers a client's burst of connections. It bounds the wait, not the age of that check: TLS 1.3
+ * hands out a new session at each resumption, so a client that keeps coming back keeps resuming. */
+#define SESSION_LIFETIME_SECONDS 300
 
 /*
  * Settings that make the server faster and change nothing a client can see but the timing.
@@ -1158,6 +1239,7 @@ static void tune_for_speed(SSL_CTX *ctx)
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_sess_set_cache_size(ctx, SESSION_CACHE_SIZE);
+    SSL_CTX_set_timeout(ctx, SESSION_LIFETIME_SECONDS);
 }
 
 /* ---------------------------------------------------------------------------------------------

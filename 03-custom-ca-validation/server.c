@@ -11,14 +11,15 @@
  * Try:    curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:5001/
  *
  * How to read it: Part 1 is the TLS lesson, Part 2 the plumbing (the same in every chapter).
- * TLS in 36 calls, in the order they run:
+ * TLS in 45 calls, in the order they run:
  *   at start-up, create_server_context():
  *     SSL_CTX_new(TLS_server_method())    a context: the settings every connection shares
  *     SSL_CTX_set_min_proto_version()     TLS 1.2 or newer
  *     SSL_CTX_set_options()               no renegotiation
  *     SSL_CTX_set_keylog_callback()       only when SSLKEYLOGFILE is set, for Wireshark
  *     SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_options(),
- *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size()   speed (tune_for_speed, Part 2)
+ *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()
+ *                                         speed, and a session's lifetime (tune_for_speed, Part 2)
  *     SSL_CTX_use_certificate_chain_file() our certificate, and the CA certificates above it
  *     SSL_CTX_use_PrivateKey_file()       the key that proves the certificate is ours
  *     SSL_CTX_check_private_key()         that the two belong together
@@ -29,13 +30,14 @@
  *     X509_STORE_new(), X509_STORE_load_file(), SSL_CTX_set_cert_store()   trust our CA only
  *     SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list()   name it in the CertificateRequest
  *     SSL_CTX_set_purpose()               the certificate must be meant for TLS clients
- *     X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   with --crl
+ *     X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   --crl, all levels
  *   for each connection, serve_connection():
- *     SSL_new(), SSL_set_fd()             a TLS connection on the accepted socket
+ *     SSL_new(), SSL_set_fd(), SSL_set_app_data()   a TLS connection on the accepted socket
  *     SSL_accept()                        the handshake (tls_handshake)
- *     X509_STORE_CTX_get_error(), SSL_set_verify_result()   in the handshake, keep the first
- *                                         problem with the client's chain (the verify callback)
- *     SSL_get_verify_result()             the verdict on the client's chain (client_is_trusted)
+ *     X509_STORE_CTX_get_error(), X509_STORE_CTX_get_error_depth(), SSL_get_app_data(),
+ *     X509_STORE_CTX_get_current_cert(), SSL_set_verify_result()   keep the chain's first problem
+ *     SSL_session_reused(), X509_cmp_current_time()   on resumption, check the dates again
+ *     SSL_get0_peer_certificate(), SSL_get_verify_result()   trusted (client_is_trusted)? Or 403
  *     SSL_read_ex()                       the request (read_request_head)
  *     SSL_get0_peer_certificate()         the client's certificate, for /whoami (Part 2)
  *     SSL_write_ex()                      the answer (tls_write_all)
@@ -90,7 +92,8 @@ struct connection {
     long long deadline_ms;
     char peer[INET6_ADDRSTRLEN + 8];  /* "127.0.0.1:40312" or "[::1]:40312", for the log */
     const char *failure;              /* why the connection ended early, in plain words */
-    int tls_reason;                   /* OpenSSL's reason code when TLS itself failed, else 0 */
+    unsigned long tls_error;          /* OpenSSL's error (library, reason) when TLS failed, or 0 */
+    char chain_problem[300];          /* where the client's chain failed, for the log (Part 1) */
 };
 
 /* A parsed request. The pointers point into the connection's request buffer. */
@@ -111,13 +114,16 @@ struct response {
 /* Part 1, the life of a connection, told top-down. */
 static void serve_connection(int fd, const struct sockaddr_storage *peer_address);
 static int tls_handshake(struct connection *c);
+static void check_dates_again_if_resumed(struct connection *c);
 static void log_client_verdict(const struct connection *c);
+static int client_is_trusted(SSL *ssl);
 static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
 static int tls_write_all(struct connection *c, const char *data, size_t length);
 static int wait_for_network(struct connection *c, int ret);
 static const char *describe_tls_error(unsigned long error);
 /* Part 2, the plumbing that Part 1 calls. */
 static int file_is_readable(const char *path, const char *what, const char *default_path);
+static void warn_if_expiring(const char *file);
 static void append_to_key_log(const SSL *ssl, const char *line);
 static void tune_for_speed(SSL_CTX *ctx);
 static long long now_ms(void);
@@ -130,6 +136,8 @@ static int send_response(struct connection *c, const struct request *request,
                          const struct response *response);
 static void printable_request_line(const char *head, size_t length, char *out, size_t size);
 static void name_to_text(const X509_NAME *name, char *out, size_t size);
+static void iso8601(const ASN1_TIME *time, char *out, size_t size);
+static void finish_connection(struct connection *c, int client_may_still_send);
 
 /* =============================================================================================
  * =============================================================================================
@@ -200,9 +208,11 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
         ERR_print_errors_fp(stderr);
         return 0;
     }
+    warn_if_expiring(cert_file);
     /* OpenSSL compares the key with the certificate as it loads it; a mismatch is reported below. */
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1
-        && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+        && !(ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_X509
+             && ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)) {
         fprintf(stderr, "server: '%s' does not hold a usable PEM private key\n", key_file);
         ERR_print_errors_fp(stderr);
         return 0;
@@ -218,22 +228,36 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
 }
 
 /*
- * OpenSSL checks the client's certificate chain against our trust store and calls this with its
- * verdict on each certificate. We let the handshake complete anyway: OpenSSL keeps the verdict
- * (SSL_get_verify_result), and the HTTP layer turns a failed one into 403 Forbidden, with a log
- * line saying why. Returning preverify_ok instead would end the handshake with an alert.
- * After a failure the verifier goes on checking, and each new problem would replace the last;
- * the first one usually explains the rest, so that is the one we keep as the verdict.
+ * OpenSSL checks the client's chain against our trust store and calls this with its verdict on
+ * each certificate. We keep the first problem as the verdict (it usually explains the rest), note
+ * where it was for the log, and let the handshake finish: serve_connection() answers 403 to a
+ * failed verdict. NEVER USE THIS WITHOUT THAT 403 GATE: on its own it lets everyone through.
  */
-static int complete_handshake_for_any_certificate(int preverify_ok, X509_STORE_CTX *chain)
+static int keep_first_problem_and_finish_handshake(int preverify_ok, X509_STORE_CTX *chain)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(chain, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct connection *c = SSL_get_app_data(ssl);
+    X509 *at = X509_STORE_CTX_get_current_cert(chain);
+    int error = X509_STORE_CTX_get_error(chain), about_a_crl;
     long first_problem = SSL_get_verify_result(ssl);
+    char name[256];
 
-    if (!preverify_ok && first_problem == X509_V_OK)
-        SSL_set_verify_result(ssl, X509_STORE_CTX_get_error(chain));
-    else if (!preverify_ok)
+    if (!preverify_ok && first_problem == X509_V_OK) {
+        SSL_set_verify_result(ssl, error);
+        /* Name the CA whose CRL is at fault, or the certificate at fault when it is not the
+         * client's own (depth 0): a revoked intermediate CA, say. */
+        about_a_crl = error == X509_V_ERR_UNABLE_TO_GET_CRL || error == X509_V_ERR_CRL_HAS_EXPIRED
+                      || error == X509_V_ERR_CRL_NOT_YET_VALID;
+        if (c != NULL && at != NULL
+            && (about_a_crl || X509_STORE_CTX_get_error_depth(chain) > 0)) {
+            name_to_text(about_a_crl ? X509_get_issuer_name(at) : X509_get_subject_name(at), name,
+                         sizeof name);
+            snprintf(c->chain_problem, sizeof c->chain_problem, " (%s %s)",
+                     about_a_crl ? "the CRL from" : "in its chain:", name);
+        }
+    } else if (!preverify_ok) {
         X509_STORE_CTX_set_error(chain, (int)first_problem);
+    }
     return 1;
 }
 
@@ -244,13 +268,13 @@ static int complete_handshake_for_any_certificate(int preverify_ok, X509_STORE_C
  */
 static int require_client_certificate(SSL_CTX *ctx)
 {
-    static const char session_id_context[] = "mtls-by-example";
+    static const char session_id_context[] = "mtls-by-example 03: our CA only";
 
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-                       complete_handshake_for_any_certificate);
-    /* A resumed session skips the certificate exchange and relies on what the session remembers
-     * about the client. The session id context names the policy a session was made under; without
-     * it OpenSSL refuses to resume sessions of verified clients ("session id context uninitialized"). */
+                       keep_first_problem_and_finish_handshake);
+    /* A resumed session skips the certificate exchange, so OpenSSL resumes one only under the
+     * session id context it was made under. It names the policy (at most 32 bytes): a session
+     * made where any certificate will do must never resume where only our CA's will. */
     if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)session_id_context,
                                        sizeof session_id_context - 1) != 1) {
         fprintf(stderr, "server: cannot set the session id context\n");
@@ -296,8 +320,9 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
         return 1;
 
     /* A CRL is a CA's signed list of the certificates it revoked before their expiry date.
-     * OpenSSL checks the client's certificate against the CRL of the CA that issued it, so the
-     * file needs one CRL for each CA that issues client certificates. */
+     * CRL_CHECK_ALL checks every certificate of the client's chain, not only the client's own
+     * (CRL_CHECK), so a revoked intermediate CA is noticed too: the file needs one CRL from each
+     * CA, our root's included, and a CRL missing for one level is a rejection. */
     if (!file_is_readable(crl_file, "CRL file", ""))
         return 0;
     lookup = X509_STORE_add_lookup(trust_store, X509_LOOKUP_file());
@@ -307,7 +332,8 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
         ERR_print_errors_fp(stderr);
         return 0;
     }
-    X509_STORE_set_flags(trust_store, X509_V_FLAG_CRL_CHECK);
+    X509_STORE_set_flags(trust_store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    warn_if_expiring(crl_file);
     return 1;
 }
 
@@ -359,7 +385,7 @@ fail:
  */
 static void serve_connection(int fd, const struct sockaddr_storage *peer_address)
 {
-    struct connection c = { fd, NULL, now_ms() + CONNECTION_DEADLINE_MS, "", NULL, 0 };
+    struct connection c = { fd, NULL, now_ms() + CONNECTION_DEADLINE_MS, "", NULL, 0, "" };
     struct request request = { NULL, NULL, 0 };
     struct response response;
     char head[MAX_REQUEST_HEAD + 1], request_line[256];
@@ -375,7 +401,7 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
         return;
     }
     c.ssl = SSL_new(server_ctx);
-    if (c.ssl == NULL || SSL_set_fd(c.ssl, fd) != 1) {
+    if (c.ssl == NULL || SSL_set_fd(c.ssl, fd) != 1 || SSL_set_app_data(c.ssl, &c) != 1) {
         printf("%s cannot create the TLS connection\n", c.peer);
         ERR_print_errors_fp(stdout);
         SSL_free(c.ssl);
@@ -384,12 +410,24 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
 
     if (!tls_handshake(&c)) {
         printf("%s handshake failed: %s\n", c.peer, c.failure);
-        if (c.tls_reason == SSL_R_HTTP_REQUEST)
+        if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL
+            && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
             answer_plain_http(fd);
         SSL_free(c.ssl);
         return;
     }
+    check_dates_again_if_resumed(&c);
     log_client_verdict(&c);
+    /* 403 first: before the request is read, so a stranger's is never parsed or routed; then
+     * finish_connection() reads what it sends and throws it away. */
+    if (!client_is_trusted(c.ssl)) {
+        static const struct response forbidden = { 403, "text/plain", "", "", 0 };
+
+        if (send_response(&c, &request, &forbidden))
+            finish_connection(&c, 1);
+        SSL_free(c.ssl);
+        return;
+    }
 
     response.status = read_request_head(&c, head, sizeof head, &length);
     if (response.status == 0) {
@@ -405,9 +443,7 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     if (send_response(&c, &request, &response)) {
         printf("%s %s %s \"%s\" %d\n", c.peer, SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl),
                request_line, response.status);
-        /* close_notify tells the client the response is complete and was not cut short. */
-        ERR_clear_error();
-        SSL_shutdown(c.ssl);
+        finish_connection(&c, response.status == 431);
     } else {
         printf("%s %s %s \"%s\" %d not delivered: %s\n", c.peer, SSL_get_version(c.ssl),
                SSL_get_cipher_name(c.ssl), request_line, response.status, c.failure);
@@ -416,24 +452,50 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     SSL_free(c.ssl);
 }
 
-/* The verdict OpenSSL reached on the client's chain during the handshake (kept on resumption). */
+/*
+ * Trust means a verified certificate: one was sent, and its chain passed. The verdict alone (kept
+ * in the session on resumption) starts as X509_V_OK and stays so when no certificate is sent, as
+ * nothing was checked: testing only that is the classic no-certificate bug, harmless while
+ * FAIL_IF_NO_PEER_CERT stays, and open to everyone the day the certificate becomes optional.
+ */
 static int client_is_trusted(SSL *ssl)
 {
-    return SSL_get_verify_result(ssl) == X509_V_OK;
+    return SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
 }
 
 static void log_client_verdict(const struct connection *c)
 {
     X509 *cert = SSL_get0_peer_certificate(c->ssl);
-    char subject[256], issuer[256];
+    char subject[256] = "(no certificate)", issuer[256] = "(nobody)";
 
-    name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
-    name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
+    if (cert != NULL) {
+        name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
+        name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
+    }
     if (client_is_trusted(c->ssl))
         printf("%s trusted %s issued by %s\n", c->peer, subject, issuer);
     else
-        printf("%s rejected %s issued by %s: %s\n", c->peer, subject, issuer,
-               X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)));
+        printf("%s rejected %s issued by %s: %s%s; answered 403\n", c->peer, subject, issuer,
+               X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)), c->chain_problem);
+}
+
+/*
+ * A resumed session is judged by the verdict of an earlier handshake, reached against the clock of
+ * that moment, and a TLS 1.3 client that keeps resuming keeps that verdict: check the dates again.
+ */
+static void check_dates_again_if_resumed(struct connection *c)
+{
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+
+    if (!SSL_session_reused(c->ssl) || !client_is_trusted(c->ssl))
+        return;
+    /* X509_cmp_current_time(): -1 for a date in the past, 1 in the future, 0 when unreadable. */
+    if (X509_cmp_current_time(X509_get0_notBefore(cert)) < 0
+        && X509_cmp_current_time(X509_get0_notAfter(cert)) > 0)
+        return;
+    SSL_set_verify_result(c->ssl, X509_cmp_current_time(X509_get0_notAfter(cert)) > 0
+                                  ? X509_V_ERR_CERT_NOT_YET_VALID : X509_V_ERR_CERT_HAS_EXPIRED);
+    snprintf(c->chain_problem, sizeof c->chain_problem, " (checked again on resumption)");
 }
 
 /*
@@ -538,7 +600,7 @@ static int wait_for_network(struct connection *c, int ret)
         ERR_clear_error();
         return 0;
     default:
-        c->tls_reason = ERR_GET_REASON(ERR_peek_last_error());
+        c->tls_error = ERR_peek_last_error();
         c->failure = describe_tls_error(ERR_peek_last_error());
         ERR_clear_error();
         return 0;
@@ -572,7 +634,9 @@ static int wait_for_network(struct connection *c, int ret)
 
 /*
  * OpenSSL names for handshake failures, and what they mean in plain words. Anything not listed
- * is logged with OpenSSL's own reason string.
+ * is logged with OpenSSL's own reason string. An OpenSSL error code packs a library and a reason,
+ * and each library numbers its reasons from 1: all of these are libssl's (ERR_LIB_SSL), and the
+ * same number from libcrypto's X509 or PEM code means something else, so both are compared.
  */
 static const struct {
     int reason;
@@ -595,7 +659,8 @@ static const char *describe_tls_error(unsigned long error)
     const char *reason;
 
     for (i = 0; i < sizeof handshake_failures / sizeof handshake_failures[0]; i++)
-        if (ERR_GET_REASON(error) == handshake_failures[i].reason)
+        if (ERR_GET_LIB(error) == ERR_LIB_SSL
+            && ERR_GET_REASON(error) == handshake_failures[i].reason)
             return handshake_failures[i].words;
     reason = ERR_reason_error_string(error);
     return reason != NULL ? reason : "TLS error";
@@ -716,6 +781,42 @@ static int file_is_readable(const char *path, const char *what, const char *defa
     }
     fclose(f);
     return 1;
+}
+
+/* How many days ahead the warnings below look. */
+#define EXPIRY_WARNING_DAYS     7
+
+/*
+ * Nothing warns before the day a file of ours runs out, so we do, at start-up. Past its notAfter
+ * date a certificate is refused by whoever checks it; past its nextUpdate date a CRL is no longer
+ * believed, and every certificate it covers is refused ("CRL has expired").
+ */
+static void warn_if_expiring(const char *file)
+{
+    BIO *in = BIO_new_file(file, "r");
+    STACK_OF(X509_INFO) *items = in != NULL ? PEM_X509_INFO_read_bio(in, NULL, NULL, NULL) : NULL;
+    time_t soon = time(NULL) + EXPIRY_WARNING_DAYS * 24 * 60 * 60;
+    char name[256], date[32];
+    int i;
+
+    for (i = 0; i < sk_X509_INFO_num(items); i++) {
+        X509_INFO *item = sk_X509_INFO_value(items, i);
+        const ASN1_TIME *end = item->x509 != NULL ? X509_get0_notAfter(item->x509)
+                               : item->crl != NULL ? X509_CRL_get0_nextUpdate(item->crl) : NULL;
+
+        if (end == NULL || X509_cmp_time(end, &soon) > 0)
+            continue;
+        name_to_text(item->x509 != NULL ? X509_get_subject_name(item->x509)
+                                        : X509_CRL_get_issuer(item->crl), name, sizeof name);
+        iso8601(end, date, sizeof date);
+        fprintf(stderr, "server: warning: %s %s in '%s' %s %s; after that date %s\n",
+                item->x509 != NULL ? "the certificate" : "the CRL from", name, file,
+                X509_cmp_current_time(end) < 0 ? "expired on" : "expires on", date,
+                item->x509 != NULL ? "it is refused" : "every certificate it covers is refused");
+    }
+    sk_X509_INFO_pop_free(items, X509_INFO_free);
+    BIO_free(in);
+    ERR_clear_error();
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1105,7 +1206,7 @@ static void describe_client_certificate(SSL *ssl, struct response *response)
             response->body, sizeof response->body,
             "{\"subject\":\"%s\",\"issuer\":\"%s\",\"serial\":\"%.64s\",\"notBefore\":\"%s\","
             /* Chapter 03's lesson reaches into the plumbing here: only a trusted client gets this
-             * far (see the 403 in route()), so /whoami says so. */
+             * far (see the 403 gate in serve_connection()), so /whoami says so. */
             "\"notAfter\":\"%s\",\"sha256\":\"%s\",\"trusted\":true}",
             json_subject, json_issuer, serial_hex, not_before, not_after, fingerprint);
     }
@@ -1126,12 +1227,6 @@ static void route(const struct request *request, struct connection *c, struct re
     }
     if (response->status == 431) {
         set_body(response, 431, "text/plain", "Request headers too large\n");
-        return;
-    }
-    /* Chapter 03's lesson reaches into the plumbing here. Every route requires a trusted client,
-     * like ASP.NET's fallback authorization policy: client_is_trusted() is in Part 1. */
-    if (!client_is_trusted(c->ssl)) {
-        set_body(response, 403, "text/plain", "");
         return;
     }
     if (strcmp(request->method, "GET") != 0 && strcmp(request->method, "HEAD") != 0) {
@@ -1258,6 +1353,37 @@ static void describe_peer(const struct sockaddr_storage *address, char *out, siz
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Closing: after the answer
+ * ------------------------------------------------------------------------------------------- */
+
+/* What we read and throw away, at most, from a client we answered before reading it all. */
+#define DISCARD_LIMIT           (1024 * 1024)
+
+/*
+ * close_notify tells the client the answer is complete and was not cut short. When we answered
+ * before reading all the client sent (431, or chapter 03's 403 to a stranger), what it still sends
+ * is read and thrown away until it closes, or the deadline: closing a socket with unread bytes in
+ * it makes the kernel send a reset (RST), which can destroy our answer before the client reads it.
+ */
+static void finish_connection(struct connection *c, int client_may_still_send)
+{
+    char discard[4096];
+    size_t got, total = 0;
+    int ret;
+
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);
+    while (client_may_still_send && total < DISCARD_LIMIT) {
+        ERR_clear_error();
+        ret = SSL_read_ex(c->ssl, discard, sizeof discard, &got);
+        if (ret == 1)
+            total += got;
+        else if (!wait_for_network(c, ret))
+            break;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Debugging: the key log
  * ------------------------------------------------------------------------------------------- */
 
@@ -1286,6 +1412,11 @@ static void append_to_key_log(const SSL *ssl, const char *line)
 /* Sessions kept for resumption, oldest dropped first. In chapters 02 and 03 each holds its
  * client's certificate (about 10 KiB), so this bounds the memory they take to about 2.5 MiB. */
 #define SESSION_CACHE_SIZE      256
+/* How long a session can wait to be resumed (OpenSSL's default: 7200 s). A resumed handshake
+ * skips the certificates and relies on what was checked before; 5 minutes, nginx's default, still
+ * covers a client's burst of connections. It bounds the wait, not the age of that check: TLS 1.3
+ * hands out a new session at each resumption, so a client that keeps coming back keeps resuming. */
+#define SESSION_LIFETIME_SECONDS 300
 
 /*
  * Settings that make the server faster and change nothing a client can see but the timing.
@@ -1308,6 +1439,7 @@ static void tune_for_speed(SSL_CTX *ctx)
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_sess_set_cache_size(ctx, SESSION_CACHE_SIZE);
+    SSL_CTX_set_timeout(ctx, SESSION_LIFETIME_SECONDS);
 }
 
 /* ---------------------------------------------------------------------------------------------

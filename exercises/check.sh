@@ -189,7 +189,7 @@ exercise_1() {
         "the log names the refused certificate (other-client) and why (unable to get local issuer certificate)" \
         "OpenSSL's own line only says 'certificate verify failed'. In the verify callback, when preverify_ok is 0, print the subject of X509_STORE_CTX_get_current_cert() and X509_verify_cert_error_string(X509_STORE_CTX_get_error())"
     expect expired-client refused "an expired client certificate: refused in the handshake" \
-        "preverify_ok is 0 for an expired certificate too; return it from complete_handshake_for_any_certificate()"
+        "preverify_ok is 0 for an expired certificate too; return it from the verify callback (keep_first_problem_and_finish_handshake())"
     expect_log 'expired-client.*certificate has expired' \
         "the log names the expired certificate and says it has expired" \
         "print the verification error of the certificate the callback is looking at, not a fixed sentence"

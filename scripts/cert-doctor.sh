@@ -262,7 +262,7 @@ is_ip() { [[ $1 == *:* || $1 =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; }
 chain_args=(-CAfile "$ca")   # what we trust, and the certificates sent along with CERT
 ((cert_count == 1)) || chain_args+=(-untrusted "$pem")
 verify_args=("${chain_args[@]}" -purpose "ssl$role")
-[[ -z $crl ]] || verify_args+=(-crl_check -CRLfile "$crl")
+[[ -z $crl ]] || verify_args+=(-crl_check_all -CRLfile "$crl")
 if [[ $role == server ]]; then
   if is_ip "$host"; then verify_args+=(-verify_ip "$host"); else verify_args+=(-verify_hostname "$host"); fi
 fi
@@ -417,7 +417,8 @@ check_key() {
       "$(quote_words openssl pkey -in "$key" -pubout) | openssl sha256"
 }
 
-# --crl: the CRL of the certificate's issuer must be there and must not list it.
+# --crl: as chapter 03 checks (CRL_CHECK_ALL), every certificate of the chain needs its issuer's CRL
+# in the file, and none may be listed in it.
 check_revocation() {
   local errors code depth message issuer found
   [[ -n $crl ]] || return 0
@@ -425,18 +426,23 @@ check_revocation() {
     note "revocation not checked: the chain has to be right first"
     return
   fi
-  errors=$(verify_errors -no_check_time "${chain_args[@]}" -crl_check -CRLfile "$crl")
+  errors=$(verify_errors -no_check_time "${chain_args[@]}" -crl_check_all -CRLfile "$crl")
   read -r code depth message < <(grep -E '^(3|8|11|12|23|33|35|36|44) ' <<<"$errors" | head -n 1) || true
   case ${code:-} in
     "")
-      if [[ -z $errors ]]; then ok "$crl holds its issuer's CRL, which does not list it"
+      if [[ -z $errors ]]; then ok "$crl holds the CRL of every CA in its chain, and none lists it"
       else note "revocation not checked: the chain has to be right first"; fi ;;
     23)
-      problem crl "it is revoked: $crl ($(field "$depth" issuer)'s CRL) lists serial $(field "$depth" serial) (OpenSSL: certificate revoked); it stays revoked: make a new key and certificate"
-      reissue_fix new-key ;;
+      if ((depth > 0)); then
+        problem crl "$(field "$depth" subject), a CA in its chain, is revoked: $crl ($(field "$depth" issuer)'s CRL) lists serial $(field "$depth" serial) (OpenSSL: certificate revoked); nothing it issued is accepted any more"
+        fix "get a new certificate from a CA that is not revoked"
+      else
+        problem crl "it is revoked: $crl ($(field "$depth" issuer)'s CRL) lists serial $(field "$depth" serial) (OpenSSL: certificate revoked); it stays revoked: make a new key and certificate"
+        reissue_fix new-key
+      fi ;;
     3)
       issuer=$(field "$depth" issuer)
-      problem crl "$crl has no CRL from $issuer, which issued $(field "$depth" subject); with --crl, chapter 03 needs the CRL of every CA that issues client certificates (OpenSSL: unable to get certificate CRL)"
+      problem crl "$crl has no CRL from $issuer, which issued $(field "$depth" subject); with --crl, chapter 03 needs the CRL of every CA in the chain, the root's included (OpenSSL: unable to get certificate CRL)"
       if found=$(cert_for "$issuer"); then
         fix "$(quote_words cat "$crl" "${found%.crt}.crl") > all.crl     # then --crl all.crl"
       else

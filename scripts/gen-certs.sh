@@ -209,28 +209,29 @@ print(t.strftime("%Y%m%d%H%M%SZ"))' "$days"
   fi
 }
 
-# ca_database ISSUER: the small configuration and database `openssl ca` needs to sign with (or
-# revoke for) ISSUER. `openssl x509 -req` cannot back-date a certificate or keep a list of revoked
-# ones; `openssl ca` can, but wants this bookkeeping. Made once per run, inside .ca-db/.
+# ca_database ISSUER [DB]: the small configuration and database `openssl ca` needs to sign with (or
+# revoke for) ISSUER, named DB (default ISSUER; each CRL file gets its own, so that what one CRL
+# revokes does not leak into another). `openssl x509 -req` cannot back-date a certificate or keep a
+# list of revoked ones; `openssl ca` can, but wants this bookkeeping. Made once per run, in .ca-db/.
 ca_database() {
-  local issuer=$1
-  [[ -f .ca-db/$issuer.cnf ]] && return 0
+  local issuer=$1 db=${2:-$1}
+  [[ -f .ca-db/$db.cnf ]] && return 0
   run "openssl ca keeps its bookkeeping in files; ours live in a private scratch folder" \
     mkdir -p .ca-db
   run "an empty database of what $issuer has issued and revoked" \
-    touch ".ca-db/$issuer.index"
+    touch ".ca-db/$db.index"
   # The CRL number must grow with every CRL a CA publishes; the clock gives that for free.
-  write_file ".ca-db/$issuer.crlnumber" "the number of the next CRL $issuer publishes" \
+  write_file ".ca-db/$db.crlnumber" "the number of the next CRL $issuer publishes" \
     <<<"$(printf '%08X' "$(date +%s)")"
-  write_file ".ca-db/$issuer.cnf" "how openssl ca signs as $issuer: random serials, SHA-256, CRLs valid 30 days" <<EOF
+  write_file ".ca-db/$db.cnf" "how openssl ca signs as $issuer: random serials, SHA-256, CRLs valid 30 days" <<EOF
 [ ca ]
 default_ca = this_ca
 
 [ this_ca ]
 certificate      = $issuer.crt
 private_key      = $issuer.key
-database         = .ca-db/$issuer.index
-crlnumber        = .ca-db/$issuer.crlnumber
+database         = .ca-db/$db.index
+crlnumber        = .ca-db/$db.crlnumber
 new_certs_dir    = .ca-db
 rand_serial      = yes
 unique_subject   = no
@@ -337,7 +338,8 @@ make_ca() {
   local name=$1 cn=$2 issuer=${3:-}
   needs "$name" ${issuer:+"$issuer"} || return 0
 
-  new_key "$name" rsa
+  run_keygen "a 3072-bit RSA private key for $name, a CA that signs for 10 years (see ca.key)" \
+    openssl genrsa -out "$name.key" 3072
   new_request "$name" "$cn"
   if [[ -z $issuer ]]; then
     write_file "$name.ext" "$name.ext: a CA certificate, allowed to sign certificates and CRLs" <<'EOF'
@@ -362,25 +364,41 @@ EOF
   fixture_made "$name"
 }
 
-# publish_crl ISSUER REVOKED...: ISSUER.crl, a CRL signed by ISSUER that lists each REVOKED.crt.
+# publish_crl ISSUER FILE REVOKED...: FILE, a CRL signed by ISSUER that lists each REVOKED.crt.
 # Made again when missing, older than a week (it expires after 30 days) or when its inputs are new.
 publish_crl() {
-  local issuer=$1 name
-  shift
-  if ((force == 0)) && [[ -f $issuer.crl && -z $(find "$issuer.crl" -mtime +7) ]] &&
+  local issuer=$1 file=$2 name
+  shift 2
+  if ((force == 0)) && [[ -f $file && -z $(find "$file" -mtime +7) ]] &&
      ! made_now "$issuer" "$@" >/dev/null; then
-    echo "kept $issuer.crl"
+    echo "kept $file"
     return 0
   fi
-  printf '\n== %s.crl\n' "$issuer"
-  ca_database "$issuer"
+  printf '\n== %s\n' "$file"
+  ca_database "$issuer" "$file"
   for name in "$@"; do
     run "$issuer revokes $name: its database now lists the serial as revoked (key compromised)" \
-      openssl ca -config ".ca-db/$issuer.cnf" -batch -revoke "$name.crt" -crl_reason keyCompromise
+      openssl ca -config ".ca-db/$file.cnf" -batch -revoke "$name.crt" -crl_reason keyCompromise
   done
   run "$issuer publishes its revocation list (CRL), signed, next update due in 30 days" \
-    openssl ca -config ".ca-db/$issuer.cnf" -batch -gencrl -out "$issuer.crl"
-  fixture_made "$issuer.crl"
+    openssl ca -config ".ca-db/$file.cnf" -batch -gencrl -out "$file"
+  made+="$file "
+  fixture_made "$file"
+}
+
+# combine_crls FILE CRL...: FILE holds every CRL given, one after the other: what --crl needs when
+# clients' chains pass through several CAs. Made again when missing or when one of them is new.
+combine_crls() {
+  local file=$1
+  shift
+  if ((force == 0)) && [[ -f $file ]] && ! made_now "$@" >/dev/null; then
+    echo "kept $file"
+    return 0
+  fi
+  printf '\n== %s\n# %s\n$ cat %s > %s\n' "$file" \
+    "one file with the CRL of every CA in the chain: with --crl, each level needs its issuer's CRL" "$*" "$file"
+  cat "$@" >"$file"
+  fixture_made "$file"
 }
 
 # fixture_made NAME: one line saying what NAME is and what it is for, e.g.
@@ -401,6 +419,9 @@ fixture_made() {
     ecdsa-client) purpose="a P-256 key (03: 200)" ;;
     ca.crl) purpose="our CA's revocation list: revoked-client" ;;
     intermediate-ca.crl) purpose="the intermediate's revocation list: empty" ;;
+    ca-revokes-intermediate.crl) purpose="our CA's later list: revoked-client and intermediate-ca" ;;
+    all.crl) purpose="ca.crl + intermediate-ca.crl: every CA's CRL (03 --crl)" ;;
+    all-intermediate-revoked.crl) purpose="ca-revokes-intermediate.crl + intermediate-ca.crl (03 --crl: intermediate-client 403)" ;;
     wrong-name-server) purpose="names www.example.com only (04 refuses it for localhost)" ;;
     dns-only-server) purpose="no IP address in its SAN (04 refuses it for 127.0.0.1)" ;;
     expired-server) purpose="for the expired-server test (04 refuses it)" ;;
@@ -443,10 +464,16 @@ echo "\$ cd $words"
 # CSR and drops any extensions it asked for, so the extensions (is it a CA? what may the key do? for
 # which names?) are handed to the signing command in an extension file with -extfile.
 
-# Our certificate authority: the one certificate chapters 03 and 04 trust.
+# Our certificate authority: the one certificate chapters 03 and 04 trust. Its key is RSA-3072, where
+# the certificates it signs make do with 2048 bits: it signs for ten years, past 2030, and NIST
+# accepts RSA-2048 (112-bit security) for new signatures only through 2030 (SP 800-57 Part 1
+# Rev. 5, Table 4, applied by SP 800-131A Rev. 2); 3072 bits give the 128-bit security it asks for
+# after that. NIST IR 8547 (initial public draft, Nov. 2024) goes further: RSA-2048 deprecated
+# after 2030, all RSA, 3072 bits included, disallowed after 2035, so a root made today needs a
+# successor before then.
 if needs ca; then
-  run_keygen "a 2048-bit RSA private key for our CA; whoever holds it can issue certificates" \
-    openssl genrsa -out ca.key 2048
+  run_keygen "a 3072-bit RSA private key for our CA (it signs for 10 years); whoever holds it can issue certificates" \
+    openssl genrsa -out ca.key 3072
   run "a signing request (CSR) for the CA; -subj gives the name instead of asking for it" \
     openssl req -new -key ca.key -subj "/CN=mtls-by-example CA" -out ca.csr
   write_file ca.ext "ca.ext: mark it a CA that may sign certificates and CRLs (x509 -req drops the CSR's extensions)" <<'EOF'
@@ -509,8 +536,11 @@ make_ca    intermediate-ca      "mtls-by-example Intermediate CA" ca
 issue_leaf intermediate-client  intermediate-ca clientAuth chain      # accepted: sends its chain
 issue_leaf revoked-client       ca       clientAuth                   # listed in ca.crl
 issue_leaf ecdsa-client         ca       clientAuth key=ec            # accepted: P-256 key
-publish_crl ca revoked-client
-publish_crl intermediate-ca      # revokes nothing; with --crl, each CA in a chain needs its CRL
+publish_crl ca ca.crl revoked-client
+publish_crl intermediate-ca intermediate-ca.crl   # revokes nothing; with --crl, each CA in a chain needs its CRL
+publish_crl ca ca-revokes-intermediate.crl revoked-client intermediate-ca   # a later CRL from our root
+combine_crls all.crl ca.crl intermediate-ca.crl
+combine_crls all-intermediate-revoked.crl ca-revokes-intermediate.crl intermediate-ca.crl
 
 # --- Chapter 04: servers the client must refuse (and one it must accept) --------------------------
 server_names="DNS:localhost, IP:127.0.0.1, IP:::1"
@@ -550,4 +580,4 @@ export_pkcs12 other-client other-client.p12  other-ca
 echo "The .p12 files' password is: $P12_PASSWORD"
 
 echo
-echo "Done: the keys, certificates, .p12 files and ca.crl are in $PWD (certs/README.md says what each is for)."
+echo "Done: the keys, certificates, .p12 files and CRLs are in $PWD (certs/README.md says what each is for)."

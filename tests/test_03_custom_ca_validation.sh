@@ -8,10 +8,7 @@
 SERVER=$(program_path 03-custom-ca-validation/server)
 OUR_CA='CN=mtls-by-example CA'
 
-oneTimeSetUp() {
-    require_program "$SERVER" && make_test_certs &&
-        cat "$CERTS/ca.crl" "$CERTS/intermediate-ca.crl" >"$CERTS/all.crl"
-}
+oneTimeSetUp() { require_program "$SERVER" && make_test_certs; }
 oneTimeTearDown() { stop_shared_servers; }
 
 # Tests that only talk to a server share it (tests that stop their server start their own).
@@ -35,8 +32,8 @@ whoami_identity() {
 
 # check_clients TABLE: for each line "FIXTURE STATUS LOG LINE" of TABLE, GET / with that client
 # certificate must answer STATUS (200: `Hello World!`; 403: an empty body, Content-Length: 0)
-# and the server must log LOG LINE (after the client's address) for that connection. Prints one
-# line per mismatch, nothing when all is well.
+# and the server must log LOG LINE (after the client's address; for a 403, followed by
+# `; answered 403`) for that connection. Prints one line per mismatch, nothing when all is well.
 check_clients() {
     local fixture status logged
     while read -r fixture status logged; do
@@ -47,6 +44,7 @@ check_clients() {
            [[ $status == 403 && ( -n $CURL_BODY || $(header_value Content-Length) != 0 ) ]]; then
             echo "$fixture: wanted $status, got $CURL_STATUS '$CURL_BODY' (curl exit $CURL_EXIT)"
         fi
+        [[ $status != 403 ]] || logged+='; answered 403'
         if ! wait_for_log "^127\\.0\\.0\\.1:$CURL_LOCAL_PORT $(re_escape "$logged")\$"; then
             echo "$fixture: no log line '$logged'; the log has: $(grep -F ":$CURL_LOCAL_PORT " "$SERVER_LOG")"
         fi
@@ -96,9 +94,8 @@ test_other_ca_client_gets_403_on_every_route() {
         assert_curl 403 || return
         assertEquals "$method $path: Content-Length" 0 "$(header_value Content-Length)" || return
         [[ $method == HEAD ]] || assertEquals "$method $path: body" '' "$CURL_BODY" || return
-        assert_connection_log "rejected CN=other-client issued by CN=Other CA: unable to get local issuer certificate\$" ||
+        assert_connection_log "rejected CN=other-client issued by CN=Other CA: unable to get local issuer certificate; answered 403\$" ||
             return
-        assert_connection_log "\"$method $path HTTP/1\\.1\" 403\$" || return
     done <<'EOF'
 GET /
 GET /weatherforecast
@@ -107,6 +104,254 @@ GET /nope
 POST /
 HEAD /
 EOF
+}
+
+# --- 403 first: a stranger gets the same empty 403, whatever it sends ----------------------------
+
+# The requests that reach the parser's and the routes' other answers (400, 405, 404, 431) when a
+# trusted client sends them, then bytes that are not HTTP, then nothing at all.
+STRANGER_REQUESTS='
+GET * HTTP/1.1\r\nHost: localhost\r\n\r\n
+GET / HTTP/1.1\r\n\r\n
+BREW / HTTP/1.1\r\nHost: localhost\r\n\r\n
+GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n
+GET / HTTP/1.1\r\nHost: localhost\r\nthis header has no colon\r\n\r\n
+\x01\x02garbage, and no line end
+'
+
+test_untrusted_client_gets_an_empty_403_whatever_it_sends() {
+    use_server || return
+    local request padding problems=''
+    padding=$(head -c 9000 /dev/zero | tr '\0' a)
+    while IFS= read -r request; do
+        [[ -n $request ]] || continue
+        TLS_CLIENT=other-client raw_request "$request"
+        [[ $RAW_STATUS == 403 && -z $RAW_BODY && $RAW_RESPONSE == *$'\nContent-Length: 0\n'* ]] ||
+            problems+="
+  '$request': got status '$RAW_STATUS' (exit $RAW_EXIT $RAW_ERROR): $RAW_RESPONSE"
+    done <<<"$STRANGER_REQUESTS
+GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: $padding\r\n\r\n
+"
+    TLS_CLIENT=other-client raw_request ''
+    [[ $RAW_STATUS == 403 && -z $RAW_BODY ]] || problems+="
+  nothing sent: got status '$RAW_STATUS': $RAW_RESPONSE"
+    assertEquals 'answers to other-client that are not an empty 403' '' "$problems"
+    assert_still_answers_our_client
+}
+
+# A trusted client sending the same requests (but the garbage, which never ends a request head)
+# gets the parser's and the routes' answers: the 403 above is the verdict on the certificate.
+test_trusted_client_sending_the_same_requests_gets_other_answers() {
+    use_server || return
+    local request statuses=''
+    while IFS= read -r request; do
+        [[ -n $request && $request != '\x01'* ]] || continue
+        TLS_CLIENT=client raw_request "$request"
+        statuses+=" ${RAW_STATUS:-none}"
+    done <<<"$STRANGER_REQUESTS"
+    assertEquals 'statuses for our client' ' 400 400 405 404 400' "$statuses"
+}
+
+# The 403 is sent before the request is read, and what the client still sends is then read and
+# thrown away: closing with unread bytes would make the kernel reset the connection (RST) and can
+# destroy the 403 before curl reads it. 9 KB of headers is more than the server ever reads.
+test_untrusted_client_with_9_kb_of_headers_gets_403_every_time() {
+    use_server || return
+    local i padding
+    padding=$(head -c 9000 /dev/zero | tr '\0' a)
+    for ((i = 0; i < 5; i++)); do
+        TLS_CLIENT=other-client curl_get / -H "X-Padding: $padding"
+        assert_curl 403 '' || return
+        assertEquals 'Content-Length' 0 "$(header_value Content-Length)" || return
+    done
+}
+
+# Many clients (Python's http.client, for one) send the whole request, body included, before they
+# read a byte of the answer. Without the discarding, the server closes with their body unread,
+# the kernel answers the rest with a reset, and the client's send fails before it reads the 403.
+test_untrusted_client_that_sends_600_kb_before_reading_gets_403_every_time() {
+    use_server || return
+    local answers
+    answers=$(timeout -k 2 60 python3 -c '
+import socket, ssl, sys
+port, certs = int(sys.argv[1]), sys.argv[2]
+ctx = ssl.create_default_context(cafile=certs + "/ca.crt")
+ctx.load_cert_chain(certs + "/other-client.crt", certs + "/other-client.key")
+for _ in range(5):
+    try:
+        tls = ctx.wrap_socket(socket.create_connection(("localhost", port), timeout=15),
+                              server_hostname="localhost")
+        tls.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 600000\r\n\r\n" + b"a" * 600000)
+        print(tls.recv(65536).split(b"\r\n")[0].decode())
+        tls.close()
+    except (OSError, ssl.SSLError) as e:
+        print("no answer: %s" % e)
+' "$SERVER_PORT" "$CERTS" 2>&1)
+    assertEquals 'the five answers' "$(printf 'HTTP/1.1 403 Forbidden\n%.0s' 1 2 3 4 5)" "$answers"
+}
+
+test_untrusted_client_sending_garbage_with_s_client_gets_403() {
+    use_server || return
+    TLS_CLIENT=other-client s_client_request '\x16\x03\x01 not HTTP at all\r\n\r\n' -quiet
+    assertEquals "status; s_client said: $SCLIENT_OUTPUT" 403 "$SCLIENT_STATUS"
+    assertContains 'Content-Length' "$SCLIENT_OUTPUT" 'Content-Length: 0'
+}
+
+# assert_still_answers_our_client: the server still serves a trusted client.
+assert_still_answers_our_client() {
+    TLS_CLIENT=client curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+# --- Trust means a verified certificate --------------------------------------------------------
+
+# scratch_server NAME PRELUDE: builds chapter 03 with PRELUDE (C lines) before its source, once,
+# into $SHUNIT_TMPDIR/NAME, and prints the program's path. As in tests/test_docs.sh's scratch
+# builds, the chapter compiles unchanged: the prelude redefines a call or an option.
+scratch_server() {
+    local program=$SHUNIT_TMPDIR/$1
+    if [[ ! -x $program ]]; then
+        printf '#include <openssl/ssl.h>\n%s\n#include "server.c"\n' "$2" >"$program.c" &&
+            timeout 120 "${CC:-cc}" -I"$ROOT/03-custom-ca-validation" -o "$program" "$program.c" \
+                -lssl -lcrypto -lpthread >"$program.log" 2>&1 || { cat "$program.log"; return 1; }
+    fi
+    printf '%s' "$program"
+}
+
+# The day a certificate becomes optional (no FAIL_IF_NO_PEER_CERT), a client that sends none
+# finishes the handshake with OpenSSL's verdict still X509_V_OK, since nothing was checked.
+# client_is_trusted() must not take that for trust.
+test_no_certificate_and_x509_v_ok_is_not_trusted_when_the_certificate_is_optional() {
+    local program
+    program=$(scratch_server 03-certificate-optional '#undef SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+#define SSL_VERIFY_FAIL_IF_NO_PEER_CERT 0') || { fail "scratch build failed: $program"; return; }
+    start_server "$program" || return
+    curl_get /whoami
+    assert_curl 403 '' || return
+    assert_connection_log 'rejected \(no certificate\) issued by \(nobody\): ok; answered 403$' || return
+    assert_still_answers_our_client
+}
+
+# --- Sessions end with the certificate ----------------------------------------------------------
+
+# scratch_ca ISSUER: a minimal `openssl ca` set-up signing as $CERTS/ISSUER.crt; sets SCRATCH_CA
+# to its configuration file.
+scratch_ca() {
+    local dir=$SHUNIT_TMPDIR/ca-$1.$RANDOM
+    mkdir -p "$dir" && : >"$dir/index" && echo 1000 >"$dir/crlnumber" || return 1
+    printf '%s\n' '[ca]' 'default_ca = this_ca' '[this_ca]' "certificate = $CERTS/$1.crt" \
+        "private_key = $CERTS/$1.key" "database = $dir/index" "crlnumber = $dir/crlnumber" \
+        "new_certs_dir = $dir" 'rand_serial = yes' 'unique_subject = no' 'default_md = sha256' \
+        'policy = any_name' 'default_crl_days = 30' '[any_name]' 'commonName = supplied' >"$dir/ca.cnf"
+    SCRATCH_CA=$dir/ca.cnf
+}
+
+# utc_in SECONDS: the UTC time SECONDS from now in the YYMMDDHHMMSSZ form `openssl ca` reads.
+utc_in() {
+    python3 -c 'import datetime, sys
+t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=int(sys.argv[1]))
+print(t.strftime("%y%m%d%H%M%SZ"))' "$1"
+}
+
+# A client certificate valid for ten seconds from now: made, used for a full handshake and a
+# saved session while it is valid, then resumed once it has expired. The resumed session skips
+# the certificate exchange, so only the server's second look at the dates can refuse it.
+test_resumed_session_after_the_certificate_expired_gets_403() {
+    use_server || return
+    local name=$CERTS/short-lived-client session=$SHUNIT_TMPDIR/short-lived.session i
+    scratch_ca ca || { fail 'could not set up openssl ca'; return; }
+    printf '%s\n' 'basicConstraints = CA:FALSE' 'keyUsage = critical, digitalSignature' \
+        'extendedKeyUsage = clientAuth' >"$name.ext"
+    if ! { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$name.key" &&
+           openssl req -new -key "$name.key" -subj /CN=short-lived-client -out "$name.csr" &&
+           openssl ca -config "$SCRATCH_CA" -batch -notext -in "$name.csr" -extfile "$name.ext" \
+               -startdate "$(utc_in -60)" -enddate "$(utc_in 10)" -out "$name.crt"; } >"$name.log" 2>&1; then
+        fail "could not make the short-lived certificate: $(cat "$name.log")"
+        return
+    fi
+    TLS_CLIENT=short-lived-client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_out "$session"
+    assertEquals "first connection, while the certificate is valid: $SCLIENT_OUTPUT" 200 "$SCLIENT_STATUS" || return
+    # Wait, at most 30 s, until the certificate has expired.
+    for ((i = 0; i < 300; i++)); do
+        openssl x509 -in "$name.crt" -noout -checkend 0 >/dev/null || break
+        sleep 0.1
+    done
+    mark_log
+    s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$session"
+    assertEquals "the session was resumed: $SCLIENT_OUTPUT" yes "$SCLIENT_REUSED" || return
+    assertEquals 'resumed connection after the expiry: status' 403 "$SCLIENT_STATUS"
+    assert_log 'rejected CN=short-lived-client issued by CN=mtls-by-example CA: certificate has expired \(checked again on resumption\); answered 403$'
+    TLS_CLIENT=short-lived-client curl_get /
+    assert_curl 403 '' || return
+    assert_connection_log 'rejected CN=short-lived-client issued by CN=mtls-by-example CA: certificate has expired; answered 403$'
+}
+
+# The session lifetime bounds how long a session waits to be resumed. A TLS 1.3 client learns it
+# as the ticket lifetime hint.
+test_a_session_waits_at_most_five_minutes_to_be_resumed() {
+    use_server || return
+    local hint
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3
+    hint=$(sed -n 's/.*TLS session ticket lifetime hint: \([0-9]*\).*/\1/p' <<<"$SCLIENT_OUTPUT" | head -n 1)
+    assertEquals "the lifetime hint (s_client: $SCLIENT_OUTPUT)" 300 "$hint"
+}
+
+# The lifetime bounds the wait, not the age of the verdict: each TLS 1.3 resumption hands out a new
+# session with a new lifetime (what the README says; the dates are checked again for that reason).
+# A build with an 8-second lifetime: a session resumed after 4 s gives a session still good at 10 s,
+# when the first one has run out.
+test_tls13_resumption_hands_out_a_session_with_a_new_lifetime() {
+    local program first=$SHUNIT_TMPDIR/first.session second=$SHUNIT_TMPDIR/second.session start i
+    program=$(scratch_server 03-lifetime-8s '#define SSL_CTX_set_timeout(ctx, seconds) SSL_CTX_set_timeout(ctx, 8)') ||
+        { fail "scratch build failed: $program"; return; }
+    start_server "$program" || return
+    start=$(date +%s)
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_out "$first"
+    for ((i = 0; i < 100 && $(date +%s) < start + 4; i++)); do sleep 0.1; done
+    s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$first" -sess_out "$second"
+    assertEquals "resumed after 4 s: $SCLIENT_OUTPUT" yes "$SCLIENT_REUSED" || return
+    for ((i = 0; i < 150 && $(date +%s) < start + 10; i++)); do sleep 0.1; done
+    s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$first"
+    assertEquals 'the first session after 10 s: run out' no "$SCLIENT_REUSED"
+    s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$second"
+    assertEquals 'the session handed out at 4 s, after 10 s: still resumed' yes "$SCLIENT_REUSED"
+}
+
+# --- A CRL that expires: a warning at start-up, then every client refused -----------------------
+
+# crl_due FILE -crlsec N | -crldays N: FILE, a CRL from our CA (revoking nothing) due for renewal
+# in N seconds or days.
+crl_due() {
+    scratch_ca ca && openssl ca -config "$SCRATCH_CA" -batch -gencrl "$2" "$3" -out "$1" >"$1.log" 2>&1 ||
+        { fail "could not make the CRL: $(cat "$1.log")"; return 1; }
+}
+
+test_expired_crl_is_a_warning_at_start_up_and_every_client_is_refused() {
+    local crl=$SHUNIT_TMPDIR/expired.crl due i
+    crl_due "$crl" -crlsec 1 || return
+    due=$(date -d "$(openssl crl -in "$crl" -noout -nextupdate | cut -d= -f2)" +%s)
+    for ((i = 0; i < 50 && $(date +%s) <= due; i++)); do sleep 0.1; done
+    start_server "$SERVER" --crl "$crl" || return
+    assert_log "^server: warning: the CRL from $OUR_CA in '$(re_escape "$crl")' expired on [0-9TZ:-]+; after that date every certificate it covers is refused$" ||
+        return
+    assertEquals 'clients with an expired CRL' '' "$(check_clients "
+client               403  rejected CN=client issued by $OUR_CA: CRL has expired (the CRL from $OUR_CA)
+")"
+}
+
+test_crl_due_within_a_week_is_a_warning_at_start_up() {
+    local crl=$SHUNIT_TMPDIR/due-soon.crl
+    crl_due "$crl" -crldays 3 || return
+    start_server "$SERVER" --crl "$crl" || return
+    assert_log "^server: warning: the CRL from $OUR_CA in '$(re_escape "$crl")' expires on [0-9TZ:-]+; after that date every certificate it covers is refused$" ||
+        return
+    TLS_CLIENT=client curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+test_crl_due_in_30_days_gives_no_warning() {
+    start_server "$SERVER" --crl "$CERTS/all.crl" || return
+    assertFalse "a warning in the log: $(cat "$SERVER_LOG")" "grep -q warning '$SERVER_LOG'"
 }
 
 # --- What chapter 03 makes of each client certificate (certs/README.md) -------------------------
@@ -120,7 +365,7 @@ expired-client        403  rejected CN=expired-client issued by $OUR_CA: certifi
 not-yet-valid-client  403  rejected CN=not-yet-valid-client issued by $OUR_CA: certificate is not yet valid
 self-signed-client    403  rejected CN=self-signed-client issued by CN=self-signed-client: self-signed certificate
 server-eku-client     403  rejected CN=server-eku-client issued by $OUR_CA: unsuitable certificate purpose
-leaf-signed-client    403  rejected CN=leaf-signed-client issued by CN=client: invalid CA certificate
+leaf-signed-client    403  rejected CN=leaf-signed-client issued by CN=client: invalid CA certificate (in its chain: CN=client)
 ")"
 }
 
@@ -146,11 +391,32 @@ ecdsa-client         200  trusted CN=ecdsa-client issued by $OUR_CA
 }
 
 # With CRL checking on, every certificate needs its issuer's CRL: ca.crl alone says nothing about
-# what the intermediate CA issued.
-test_with_our_ca_crl_alone_the_intermediate_client_gets_403() {
+# what the intermediate CA issued. The log names the CA whose CRL is missing.
+test_with_our_ca_crl_alone_the_intermediate_client_gets_403_naming_the_intermediate_ca() {
     use_server_with_ca_crl || return
     assertEquals 'intermediate-client with --crl ca.crl' '' "$(check_clients "
-intermediate-client  403  rejected CN=intermediate-client issued by CN=mtls-by-example Intermediate CA: unable to get certificate CRL
+intermediate-client  403  rejected CN=intermediate-client issued by CN=mtls-by-example Intermediate CA: unable to get certificate CRL (the CRL from CN=mtls-by-example Intermediate CA)
+")"
+}
+
+# Revocation at every level (CRL_CHECK_ALL): the intermediate CA's own certificate needs our CA's
+# CRL too. With only the intermediate's CRL, CRL_CHECK alone would let intermediate-client in.
+test_without_our_ca_crl_the_intermediate_client_gets_403_naming_our_ca() {
+    start_server "$SERVER" --crl "$CERTS/intermediate-ca.crl" || return
+    assertEquals 'clients with --crl intermediate-ca.crl' '' "$(check_clients "
+intermediate-client  403  rejected CN=intermediate-client issued by CN=mtls-by-example Intermediate CA: unable to get certificate CRL (the CRL from $OUR_CA)
+client               403  rejected CN=client issued by $OUR_CA: unable to get certificate CRL (the CRL from $OUR_CA)
+")"
+}
+
+# Our CA revoked the intermediate CA: every client it issued is refused, and the log names the
+# certificate that was revoked, not the client's own.
+test_revoked_intermediate_ca_gets_403_and_the_log_names_it() {
+    start_server "$SERVER" --crl "$CERTS/all-intermediate-revoked.crl" || return
+    assertEquals 'clients with --crl all-intermediate-revoked.crl' '' "$(check_clients "
+intermediate-client  403  rejected CN=intermediate-client issued by CN=mtls-by-example Intermediate CA: certificate revoked (in its chain: CN=mtls-by-example Intermediate CA)
+revoked-client       403  rejected CN=revoked-client issued by $OUR_CA: certificate revoked
+client               200  trusted CN=client issued by $OUR_CA
 ")"
 }
 

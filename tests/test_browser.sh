@@ -122,10 +122,12 @@ EOF
 # (Firefox: the page's text), BROWSER_TEXT (the text of the page's <pre>, which is how Chromium
 # shows text/plain and JSON), BROWSER_ERROR (the browser's "Page load failed: ..." line, if any:
 # net::ERR_... from Chromium, SSL_ERROR_... or SEC_ERROR_... from Firefox) and BROWSER_DETAIL.
+# Chromium also writes its net log (what each connection did) next to its output; BROWSER_DETAIL
+# says when that log shows the race described at chromium_alert_came_first.
 browser_get() {
     if [[ $1 == firefox ]]; then shift; firefox_get "$@"; return; fi
     shift
-    local url=https://localhost:$SERVER_PORT$1 out mode=(--dump-dom)
+    local url=https://localhost:$SERVER_PORT$1 out mode=(--dump-dom) why
     shift
     [[ $# == 0 ]] || mode=("$@")
     _lib_scratch chromium; out=$LIB_SCRATCH
@@ -135,13 +137,74 @@ browser_get() {
     HOME=$BROWSER_HOME XDG_CONFIG_HOME=$BROWSER_HOME/.config XDG_CACHE_HOME=$BROWSER_HOME/.cache \
         timeout -k 5 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
         --disable-background-networking --disable-component-update --disable-sync \
-        --user-data-dir="$BROWSER_DATA" "${mode[@]}" "$url" >"$out" 2>"$out.err" </dev/null ||
-        BROWSER_EXIT=$?
+        --user-data-dir="$BROWSER_DATA" --log-net-log="$out.netlog" "${mode[@]}" "$url" \
+        >"$out" 2>"$out.err" </dev/null || BROWSER_EXIT=$?
     _lib_slurp BROWSER_DOM "$out"
     BROWSER_TEXT=$(sed -n 's|.*<pre[^>]*>\(.*\)</pre>.*|\1|p' "$out" | sed 's/&quot;/"/g; s/&amp;/\&/g')
     BROWSER_ERROR=$(grep -o 'Page load failed: .*' "$out.err" | head -n 1)
     # shellcheck disable=SC2153  # _lib_slurp set BROWSER_DOM
     BROWSER_DETAIL="exit $BROWSER_EXIT, ${BROWSER_ERROR:-no load error}, page '$BROWSER_DOM'"
+    [[ $BROWSER_ERROR == *net::ERR_SOCKET_NOT_CONNECTED ]] || return 0
+    if why=$(chromium_alert_came_first "$out.netlog" "$url" 2>&1); then
+        BROWSER_DETAIL+=" (Chromium's net log: the server's certificate_required alert came before"
+        BROWSER_DETAIL+=" the request; read as the answer to the request it is net::$CHROMIUM_CERTIFICATE_REQUIRED)"
+    else
+        BROWSER_DETAIL+=" (Chromium's net log: $why)"
+    fi
+}
+
+# With TLS 1.3 the client's side of the handshake is over when it has sent its (here empty)
+# Certificate and its Finished; the server judges the certificate after that, so its
+# certificate_required alert, and the end of the connection, come after the client thinks it is
+# connected. Chromium reads the socket at once after its handshake (for the server's session
+# tickets), then sends the request:
+#   - the alert comes after the request is sent: Chromium reads it as the answer and shows
+#     ERR_BAD_SSL_CLIENT_AUTH_CERT, its code for a certificate_required alert;
+#   - the alert and the end of the connection come first: that early read takes the alert, the
+#     socket is found closed when the request is to be sent, and Chromium shows
+#     ERR_SOCKET_NOT_CONNECTED without naming the alert.
+# Which comes first is a matter of scheduling (in our runs, from one load in six to one in two).
+# Chromium's source calls its TLS 1.3 client-certificate alerts unreliable (crbug.com/958638).
+# The README's cell is the first code; the second is taken for it only when Chromium's own net
+# log shows that race and nothing else (not a retry: each test loads the page once).
+CHROMIUM_CERTIFICATE_REQUIRED=ERR_BAD_SSL_CLIENT_AUTH_CERT
+
+# chromium_alert_came_first NETLOG URL: true when Chromium's net log NETLOG (--log-net-log) shows
+# that its last request for URL ended with ERR_SOCKET_NOT_CONNECTED (-15) on a connection where
+# the server's fatal certificate_required alert (bytes 2, 116) came after the handshake and before
+# Chromium wrote anything more; else false, and it prints why on stderr.
+chromium_alert_came_first() {
+    python3 -c 'import json, sys
+try:
+    log = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as error:   # no log, or one cut short (Chromium killed)
+    sys.exit("no net log: %s" % error)
+names = {number: name for name, number in log["constants"]["logEventTypes"].items()}
+events = [(names.get(e["type"]), e["source"]["id"], e.get("params", {})) for e in log["events"]]
+request = request_error = None
+jobs = set()
+for name, source, params in events:
+    if name == "URL_REQUEST_START_JOB" and params.get("url") == sys.argv[2]:
+        request, request_error, jobs = source, None, set()
+    elif name == "URL_REQUEST_START_JOB" and source == request and "net_error" in params:
+        request_error = params["net_error"]
+    elif name == "HTTP_STREAM_REQUEST_BOUND_TO_JOB" and source == request:
+        jobs.add(params["source_dependency"]["id"])
+sockets = [params["source_dependency"]["id"] for name, source, params in events
+           if name == "SOCKET_POOL_BOUND_TO_SOCKET" and source in jobs]
+if request_error != -15 or not sockets:
+    sys.exit("no request for %s that ended with ERR_SOCKET_NOT_CONNECTED" % sys.argv[2])
+connected = False
+for name, source, params in events:
+    if source != sockets[-1]:
+        continue
+    if name == "SSL_CONNECT" and "cipher_suite" in params:   # the end of the handshake
+        connected = True
+    elif connected and name in ("SOCKET_BYTES_SENT", "SSL_SOCKET_BYTES_SENT"):
+        sys.exit("the request was sent before any alert came")
+    elif connected and name == "SSL_ALERT_RECEIVED" and params.get("bytes") == "AnQ=":   # 02 74
+        sys.exit(0)
+sys.exit("no certificate_required alert after the handshake")' "$1" "$2"
 }
 
 # firefox_get PATH: browser_get for Firefox. Firefox runs in a process group of its own (setsid),

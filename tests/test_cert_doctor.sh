@@ -10,7 +10,7 @@ DOCTOR=scripts/cert-doctor.sh
 SERVER=$(program_path 03-custom-ca-validation/server)
 
 oneTimeSetUp() {
-    make_test_certs && cat "$CERTS/ca.crl" "$CERTS/intermediate-ca.crl" >"$CERTS/all.crl"
+    make_test_certs
 }
 oneTimeTearDown() { stop_shared_servers; }
 
@@ -75,9 +75,11 @@ server-eku-client    |                  | 1 | ✗ its extendedKeyUsage .* withou
 leaf-signed-client   |                  | 1 | ✗ CN=client, which signed CN=leaf-signed-client, is not a CA
 revoked-client       |                  | 0 | verdict: accepted
 revoked-client       | --crl @ca.crl    | 1 | ✗ it is revoked
-client               | --crl @ca.crl    | 0 | ✓ .*ca.crl holds its issuer.s CRL, which does not list it
+client               | --crl @ca.crl    | 0 | ✓ .*ca.crl holds the CRL of every CA in its chain, and none lists it
 intermediate-client  | --crl @ca.crl    | 1 | ✗ .*ca.crl has no CRL from CN=mtls-by-example Intermediate CA
 intermediate-client  | --crl @all.crl   | 0 | verdict: accepted
+intermediate-client  | --crl @intermediate-ca.crl | 1 | ✗ .*intermediate-ca.crl has no CRL from CN=mtls-by-example CA, which issued CN=mtls-by-example Intermediate CA
+intermediate-client  | --crl @all-intermediate-revoked.crl | 1 | ✗ CN=mtls-by-example Intermediate CA, a CA in its chain, is revoked
 '
 SERVER_FIXTURES='
 server            | --for server                   | 0 | ✓ its subjectAltName covers localhost
@@ -179,9 +181,9 @@ test_p12_files_are_opened_with_their_password() {
 test_doctor_agrees_with_chapter_03() {
     require_program "$SERVER" 2>/dev/null || { skip_test "$SERVER is not built; run 'make'"; return; }
     local crl fixture wanted disagree=""
-    for crl in '' all.crl; do
+    for crl in '' all.crl intermediate-ca.crl all-intermediate-revoked.crl; do
         if [[ -z $crl ]]; then shared_server plain "$SERVER" || return
-        else shared_server with-crl "$SERVER" --crl "$CERTS/$crl" || return; fi
+        else shared_server "with-$crl" "$SERVER" --crl "$CERTS/$crl" || return; fi
         for fixture in client ecdsa-client intermediate-client other-client expired-client \
                        not-yet-valid-client self-signed-client server-eku-client leaf-signed-client \
                        revoked-client; do

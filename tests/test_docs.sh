@@ -323,6 +323,11 @@ scratch_build() {
         # Chapter 03 without SSL_CTX_set_purpose(): libssl's default purpose check still runs.
         chapter=03-custom-ca-validation
         prelude='#define SSL_CTX_set_purpose(ctx, purpose) 1' ;;
+    03-certificate-optional)
+        # Chapter 03 with the client certificate made optional: the no-certificate bug.
+        chapter=03-custom-ca-validation
+        prelude='#undef SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+#define SSL_VERIFY_FAIL_IF_NO_PEER_CERT 0' ;;
     01-without-no-renegotiation)
         # Chapter 01 without SSL_OP_NO_RENEGOTIATION: OpenSSL 3's own default for renegotiation.
         chapter=01-tls-server

@@ -61,7 +61,7 @@ test_exercise_3_reference_solution_passes() { assert_solution_passes 3; }
 # which certificate was refused, and why.
 test_exercise_1_check_fails_on_a_one_line_answer() {
     local answer=$LIB_TMP/one-line-answer.c
-    awk '/^static int complete_handshake_for_any_certificate/ { inside = 1 }
+    awk '/^static int keep_first_problem_and_finish_handshake/ { inside = 1 }
          inside && /^    return 1;$/ { print "    return preverify_ok;"; inside = 0; next }
          { print }' "$ROOT/03-custom-ca-validation/server.c" >"$answer"
     cmp -s "$answer" "$ROOT/03-custom-ca-validation/server.c" &&

@@ -30,7 +30,7 @@ $QUIET_OUT" 0 "$QUIET_STATUS" || return
 
 test_quiet_fixtures_shows_the_articles_recipe_in_full() {
     local command
-    for command in 'openssl genrsa -out ca.key 2048' \
+    for command in 'openssl genrsa -out ca.key 3072' \
                    "openssl req -new -key ca.key -subj '/CN=mtls-by-example CA' -out ca.csr" \
                    'openssl x509 -req -in ca.csr -signkey ca.key ' \
                    'openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key ' \
@@ -64,7 +64,7 @@ $FIXTURES" 1 "$(grep -c "^made $name: " <<<"$FIXTURES")" || return
 test_the_log_holds_every_command() {
     local log=$QUIET_DIR/gen-certs.log
     assert_output_has "$(cat "$log")" '^\$ openssl genrsa -out expired-client\.key 2048$' 'the log' || return
-    assert_output_has "$(cat "$log")" '^\$ openssl ca -config \.ca-db/ca\.cnf -batch -gencrl -out ca\.crl$' 'the log'
+    assert_output_has "$(cat "$log")" '^\$ openssl ca -config \.ca-db/ca\.crl\.cnf -batch -gencrl -out ca\.crl$' 'the log'
 }
 
 test_a_second_quiet_run_keeps_every_file() {

@@ -9,8 +9,11 @@
 
 SERVERS=(01-tls-server/server.c 02-mtls-server/server.c 03-custom-ca-validation/server.c)
 # The generous bounds on changed lines (diff A B | grep -c '^[<>]'); the aims are lower.
+# 02 -> 03 was 150 (issue 11); issue 12 adds lesson to 03 (revocation at every level, 403 before
+# the request, no trust without a certificate, a resumed session's dates checked again): 208
+# lines measured, so the bound is 225 until the lead decides otherwise.
 MAX_DIFF_01_02=60
-MAX_DIFF_02_03=150
+MAX_DIFF_02_03=225
 
 # Every way a chapter must build; NAME: compiler and flags, FILE and OUT filled in per program.
 BUILDS=(
