@@ -2,6 +2,8 @@
 # Behaviours that only a mutant of tests/mutants.list showed to be unpinned: each test here
 # fails on the mutant named above it (`scripts/mutants.sh NAME` shows it).
 # - The CA names in chapter 03's CertificateRequest.
+# - Chapter 03 with the certificate made optional, built from the source of the build under test
+#   (test_03's own scratch build always compiles the repository's source, so no mutant reaches it).
 # - The TLS 1.2 minimum, in the servers and in the client. On this Debian, OpenSSL's own
 #   configuration (MinProtocol = TLSv1.2, security level 2) refuses TLS 1.1 anyway, so a program
 #   that dropped its minimum would still pass a plain `-tls1_1` test here, and speak TLS 1.1 on a
@@ -50,6 +52,33 @@ tls11_peer() {
         skip_test "this OpenSSL does not speak TLS 1.1 even when configured to: $(head -n 3 <<<"$OLD_TLS_OUTPUT")"
         return 2
     fi
+}
+
+# chapter_source PROGRAM: the C file PROGRAM (e.g. 03-custom-ca-validation/server) was built from:
+# the one beside it when its build directory holds one (scripts/mutants.sh puts each mutant's
+# broken source there), else the repository's.
+chapter_source() {
+    local built
+    built=$(program_path "$1").c
+    if [[ -f $built ]]; then printf '%s' "$built"; else printf '%s' "$ROOT/$1.c"; fi
+}
+
+# Mutant server03-no-certificate-trusted. Without FAIL_IF_NO_PEER_CERT, a client that sends no
+# certificate finishes the handshake with the verdict X509_V_OK, as nothing was checked.
+test_chapter_03_with_the_certificate_optional_a_client_without_one_gets_403() {
+    local program=$SHUNIT_TMPDIR/03-certificate-optional
+    printf '#include <openssl/ssl.h>\n#undef SSL_VERIFY_FAIL_IF_NO_PEER_CERT\n%s\n#include "%s"\n' \
+        '#define SSL_VERIFY_FAIL_IF_NO_PEER_CERT 0' "$(chapter_source 03-custom-ca-validation/server)" >"$program.c"
+    if ! timeout 120 "${CC:-cc}" -o "$program" "$program.c" -lssl -lcrypto -lpthread >"$program.log" 2>&1; then
+        fail "the scratch build failed: $(cat "$program.log")"
+        return
+    fi
+    start_server "$program" || return
+    curl_get /whoami
+    assert_curl 403 '' || return
+    assert_connection_log 'rejected \(no certificate\) issued by \(nobody\): ok; answered 403$' || return
+    TLS_CLIENT=client curl_get /
+    assert_curl 200 'Hello World!'
 }
 
 # Mutant server03-no-ca-names.
