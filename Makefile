@@ -42,6 +42,11 @@ test: all
 bench: all
 	scripts/bench.sh
 
+# Breaks each behaviour of tests/mutants.list on purpose and checks that a test notices.
+.PHONY: mutants
+mutants:
+	CC='$(CC)' scripts/mutants.sh
+
 # Each chapter is the previous one plus one idea: these show just that idea.
 diff-02:
 	-diff -u 01-tls-server/server.c 02-mtls-server/server.c
