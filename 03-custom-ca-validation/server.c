@@ -117,7 +117,6 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
 static int tls_handshake(struct connection *c);
 static void check_expiry_again_if_resumed(struct connection *c);
 static void log_client_verdict(const struct connection *c);
-static int client_is_trusted(SSL *ssl);
 static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
 static int tls_write_all(struct connection *c, const char *data, size_t length);
 static int wait_for_network(struct connection *c, int ret);
@@ -294,7 +293,8 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
     if (SSL_CTX_get_client_CA_list(ctx) == NULL || SSL_CTX_load_verify_file(ctx, ca_file) != 1)
         return pem_file_unusable(ca_file, "CA certificate");
     /* For TLS clients (an extendedKeyUsage must list clientAuth): the default, made explicit. */
-    SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
+        return 0;
     if (crl_file == NULL)
         return 1;
     /* CRL_CHECK_ALL checks every level of the chain, not only the client's certificate (CRL_CHECK):
@@ -305,6 +305,13 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
     X509_STORE_set_flags(trust_store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
     warn_if_expiring(crl_file);
     return 1;
+}
+
+/* Trust means a certificate was sent and its chain passed: the verdict alone is X509_V_OK also when
+ * none came (the classic no-certificate bug, open to all the day FAIL_IF_NO_PEER_CERT goes). */
+static int client_is_trusted(SSL *ssl)
+{
+    return SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
 }
 
 static SSL_CTX *create_server_context(const struct tls_files *files)
@@ -426,13 +433,6 @@ static void serve_connection(int fd, const struct sockaddr_storage *peer_address
     }
     ERR_clear_error();
     SSL_free(c.ssl);
-}
-
-/* Trust means a certificate was sent and its chain passed: the verdict alone is X509_V_OK also when
- * none came (the classic no-certificate bug, open to all the day FAIL_IF_NO_PEER_CERT goes). */
-static int client_is_trusted(SSL *ssl)
-{
-    return SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
 }
 
 static void log_client_verdict(const struct connection *c)
