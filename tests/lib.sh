@@ -163,6 +163,25 @@ program_path() {
     printf '%s/%s' "${BUILD_DIR:-$ROOT}" "$1"
 }
 
+# use_every_chapter: for the suites that try every server: CHAPTERS (01 02 03), PROGRAM[N] (where
+# chapter N's server is, see program_path) and NORMAL_CLIENT[N] (the certificate a normal client of
+# chapter N presents: none for chapter 01).
+use_every_chapter() {
+    CHAPTERS=(01 02 03)
+    declare -gA PROGRAM=(
+        [01]=$(program_path 01-tls-server/server)
+        [02]=$(program_path 02-mtls-server/server)
+        [03]=$(program_path 03-custom-ca-validation/server)
+    )
+    declare -gA NORMAL_CLIENT=([01]='' [02]=client [03]=client)
+}
+
+# require_every_chapter: fails (for oneTimeSetUp) when one of the PROGRAMs has not been built.
+require_every_chapter() {
+    local chapter
+    for chapter in "${CHAPTERS[@]}"; do require_program "${PROGRAM[$chapter]}" || return 1; done
+}
+
 # require_program PATH: fails (for oneTimeSetUp) when a chapter program has not been built.
 require_program() {
     if [[ ! -x $ROOT/$1 && ! -x $1 ]]; then
@@ -718,6 +737,16 @@ open_idle_tls() {
     done
     _lib_fail "open_idle_tls: no handshake: $(cat "$out")"
     return 1
+}
+
+# assert_session_lifetime_hint SECONDS: a TLS 1.3 client (TLS_CLIENT=client) of the server on
+# SERVER_PORT learns SECONDS as its session ticket's lifetime hint: how long the server keeps the
+# session for a resumption (SSL_CTX_set_timeout).
+assert_session_lifetime_hint() {
+    local hint
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3
+    hint=$(sed -n 's/.*TLS session ticket lifetime hint: \([0-9]*\).*/\1/p' <<<"$SCLIENT_OUTPUT" | head -n 1)
+    assertEquals "the lifetime hint (s_client: $SCLIENT_OUTPUT)" "$1" "$hint"
 }
 
 # s_client_request DATA [S_CLIENT ARGS...]: sends DATA (printf %b escapes such as \r\n are

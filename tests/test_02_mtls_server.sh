@@ -237,10 +237,7 @@ test_tls12_resumed_session_by_id_keeps_the_client_identity() {
 # client learns it as the ticket lifetime hint.
 test_a_session_waits_at_most_five_minutes_to_be_resumed() {
     use_server || return
-    local hint
-    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3
-    hint=$(sed -n 's/.*TLS session ticket lifetime hint: \([0-9]*\).*/\1/p' <<<"$SCLIENT_OUTPUT" | head -n 1)
-    assertEquals "the lifetime hint (s_client: $SCLIENT_OUTPUT)" 300 "$hint"
+    assert_session_lifetime_hint 300
 }
 
 test_sigterm_with_an_mtls_client_connected_exits_0() {

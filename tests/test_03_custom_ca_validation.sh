@@ -290,10 +290,7 @@ test_resumed_session_after_the_certificate_expired_gets_403() {
 # as the ticket lifetime hint.
 test_a_session_waits_at_most_five_minutes_to_be_resumed() {
     use_server || return
-    local hint
-    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3
-    hint=$(sed -n 's/.*TLS session ticket lifetime hint: \([0-9]*\).*/\1/p' <<<"$SCLIENT_OUTPUT" | head -n 1)
-    assertEquals "the lifetime hint (s_client: $SCLIENT_OUTPUT)" 300 "$hint"
+    assert_session_lifetime_hint 300
 }
 
 # The lifetime bounds the wait, not the age of the verdict: each TLS 1.3 resumption hands out a new

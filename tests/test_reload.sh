@@ -9,19 +9,11 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-CHAPTERS=(01 02 03)
-declare -A PROGRAM=(
-    [01]=$(program_path 01-tls-server/server)
-    [02]=$(program_path 02-mtls-server/server)
-    [03]=$(program_path 03-custom-ca-validation/server)
-)
-# The certificate a normal client of each chapter presents (none for chapter 01).
-declare -A NORMAL_CLIENT=([01]='' [02]=client [03]=client)
+use_every_chapter
 REQUEST='GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
 
 oneTimeSetUp() {
-    local chapter
-    for chapter in "${CHAPTERS[@]}"; do require_program "${PROGRAM[$chapter]}" || return 1; done
+    require_every_chapter || return 1
     make_test_certs
 }
 

@@ -17,19 +17,11 @@
 . "$(dirname "$0")/lib.sh"
 
 CLIENT=$(program_path 04-client/client)
-CHAPTERS=(01 02 03)
-declare -A PROGRAM=(
-    [01]=$(program_path 01-tls-server/server)
-    [02]=$(program_path 02-mtls-server/server)
-    [03]=$(program_path 03-custom-ca-validation/server)
-)
-# The certificate a normal client of each chapter presents (none for chapter 01).
-declare -A NORMAL_CLIENT=([01]='' [02]=client [03]=client)
+use_every_chapter
 CHAPTER=''
 
 oneTimeSetUp() {
-    local chapter
-    for chapter in "${CHAPTERS[@]}"; do require_program "${PROGRAM[$chapter]}" || return 1; done
+    require_every_chapter || return 1
     require_program "$CLIENT" && make_test_certs && write_hostile_requests "$SHUNIT_TMPDIR/requests"
 }
 oneTimeTearDown() { stop_shared_servers; }
