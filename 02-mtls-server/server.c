@@ -1111,6 +1111,8 @@ static void *accept_connections(void *arg)
 static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int max_workers,
                            int listen_fd)
 {
+    int ready = 0;
+
     memset(pool, 0, sizeof *pool);
     pool->max_workers = max_workers;
     pool->listen_fd = listen_fd;
@@ -1123,20 +1125,23 @@ static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int ma
         free(pool->idle);
         return 0;
     }
-    pthread_mutex_init(&pool->lock, NULL);
-    pthread_cond_init(&pool->worker_idle, NULL);
-    pthread_attr_init(&pool->attr);
-    pthread_attr_setstacksize(&pool->attr, WORKER_STACK_SIZE);
-    if (pthread_create(acceptor, &pool->attr, accept_connections, pool) != 0) {
-        fprintf(stderr, "server: cannot start a thread\n");
+    /* `ready` counts what has been set up, so that a failure undoes exactly that. */
+    if (pthread_mutex_init(&pool->lock, NULL) == 0 && ++ready
+        && pthread_cond_init(&pool->worker_idle, NULL) == 0 && ++ready
+        && pthread_attr_init(&pool->attr) == 0 && ++ready
+        && pthread_attr_setstacksize(&pool->attr, WORKER_STACK_SIZE) == 0
+        && pthread_create(acceptor, &pool->attr, accept_connections, pool) == 0)
+        return 1;
+    fprintf(stderr, "server: cannot start a thread\n");
+    if (ready >= 3)
         pthread_attr_destroy(&pool->attr);
+    if (ready >= 2)
         pthread_cond_destroy(&pool->worker_idle);
+    if (ready >= 1)
         pthread_mutex_destroy(&pool->lock);
-        free(pool->workers);
-        free(pool->idle);
-        return 0;
-    }
-    return 1;
+    free(pool->workers);
+    free(pool->idle);
+    return 0;
 }
 
 /* Wakes every thread and waits for each to finish: idle workers and the accepting thread see
