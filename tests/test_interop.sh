@@ -237,7 +237,7 @@ node     ours  0 HTTP/1.1 200 OK
 node     other 3 reading the response failed: the server closed the connection || 3 reading the response failed: the connection broke (Connection reset by peer) || 4 TLS handshake failed: the server closed the connection
 java     none  4 TLS handshake failed: the server requires a client certificate and closed the connection; pass --cert and --key
 java     ours  0 HTTP/1.1 200 OK
-java     other 3 reading the response failed: the server closed the connection || 4 TLS handshake failed: the server closed the connection"
+java     other 3 reading the response failed: the server closed the connection || 3 reading the response failed: the connection broke (Connection reset by peer) || 4 TLS handshake failed: the server closed the connection"
 declare -A CLIENT_WANTS
 wanted_outcomes CLIENT_WANTS "$CLIENT_EXPECTED"
 
