@@ -515,6 +515,26 @@ mark_log() {
     LOG_MARK=$(wc -c <"$SERVER_LOG" 2>/dev/null || echo 0)
 }
 
+# count_log PATTERN: prints how many lines of SERVER_LOG past LOG_MARK match the extended regular
+# expression PATTERN.
+count_log() {
+    tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG" 2>/dev/null | grep -Ec -e "$1" || true
+}
+
+# wait_for_log_count N PATTERN: waits (at most 10 s) until N lines past LOG_MARK match PATTERN.
+wait_for_log_count() { wait_for_log_count_within 100 "$@"; }
+
+# wait_for_log_count_within TENTHS N PATTERN: the same, waiting at most TENTHS tenths of a second.
+wait_for_log_count_within() {
+    local i tenths=$1
+    shift
+    for ((i = 0; i < tenths; i++)); do
+        (($(count_log "$2") >= $1)) && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # wait_for_log PATTERN [SECONDS]: waits (default 5 s) until SERVER_LOG has a line matching the
 # extended, case-insensitive regular expression PATTERN (looking only past byte LOG_MARK: see
 # shared_server).

@@ -30,19 +30,6 @@ wake_ups() {
     done
 }
 
-# count_log PATTERN: lines of SERVER_LOG past LOG_MARK matching the extended regular expression.
-count_log() { tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG" 2>/dev/null | grep -Ec -e "$1" || true; }
-
-# wait_for_log_count N PATTERN: waits (at most 10 s) until N lines past LOG_MARK match PATTERN.
-wait_for_log_count() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        (($(count_log "$2") >= $1)) && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 # sequential_gets N: N clients one after the other, each a full mTLS handshake and GET /; prints
 # how many got 200 `Hello World!`.
 sequential_gets() {
