@@ -809,13 +809,6 @@ static int wait_for_signal(const sigset_t *signals)
     return signal_number;
 }
 
-static int stop_requested(void)
-{
-    struct pollfd stop = { stop_pipe[0], POLLIN, 0 };
-
-    return poll(&stop, 1, 0) > 0;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Reload: SIGHUP reads the certificate, key and other TLS files again, without a restart
  * ------------------------------------------------------------------------------------------- */
@@ -982,140 +975,224 @@ static void reload_tls_context(const struct tls_files *files, struct file_digest
 #define WORKER_STACK_SIZE       (512 * 1024)
 
 /*
- * Why not simply let every worker wait in accept() on the listening socket? Because the kernel
- * hands each new connection to the thread that has waited longest: connections rotate over all
- * the workers, and each runs on a stack and CPU caches gone cold since its last turn, with its
- * own malloc arena (glibc gives threads separate arenas), so memory grows with the number of
- * threads. Here one thread accepts, and only when a worker is free, so connections beyond
- * --max-connections still wait in the kernel's listen queue. It hands each connection to the
- * worker on top of a stack of idle ones: the most recently idle, whose stack and caches are
- * still warm. A worker is created only when no idle one exists, so under light load one or two
- * threads do all the work, and the server holds as many threads as its busiest moment needed.
- * Measured with chapter 03 against the accept()-in-every-worker design: about 1% fewer
- * instructions per full handshake and 3% per resumed one, but less than half the last-level
- * cache misses (callgrind's simulation), and half the memory after 45,000 connections (12 MiB,
- * not 26); README.md, "Performance", has the figures.
+ * How a connection reaches a worker. Idle workers wait in accept() on the listening socket, and
+ * the kernel hands each new connection straight to one of them: no thread in between.
+ *
+ * Waking a sleeping thread costs more than the few instructions around it, so the pool wakes as
+ * few as it can:
+ * - The kernel wakes the worker that has waited longest in accept(): with every idle worker
+ *   there, connections would rotate over all of them, each on a stack and CPU caches gone cold
+ *   since its last turn. So at most ACCEPTING_WORKERS wait in accept(); other idle workers sleep
+ *   on a stack, and the one on top (the most recently idle, still warm) is woken only when
+ *   needed. A worker is created only when none is idle and fewer than --max-connections exist,
+ *   so the server holds as many threads as its busiest moment needed.
+ * - When the last worker in accept() takes a connection, another is sent there at once only if
+ *   fewer workers are busy than the machine has CPUs. Otherwise each CPU already has a worker to
+ *   run and a newly woken thread could start no sooner: the next connection waits in the
+ *   kernel's listen queue for the first worker to finish, which takes it without sleeping.
+ * - But busy workers may be waiting for slow clients, not using the CPUs. So while that many are
+ *   busy, a standby thread looks at the listen queue every STANDBY_MS, and sends a worker for
+ *   each connection that has waited there since its last look: a slow client delays the next
+ *   one by two looks at most.
+ * --max-connections bounds the busy workers: at the bound no worker is in accept(), and the next
+ * connections wait in the listen queue until one is done.
+ * Measured with chapter 03 (make bench, README.md "Performance"): MEASURED.
  */
+#define ACCEPTING_WORKERS       2
+#define STANDBY_MS              10
+/* The standby thread goes back to sleep after this many looks in a row with fewer busy workers
+ * than CPUs. */
+#define STANDBY_CALM_LOOKS      20
+
 struct worker {
     pthread_t thread;
-    pthread_cond_t wake;              /* signalled when a connection is handed over, or at stop */
-    int client;                       /* the connection handed over, or -1 */
-    struct sockaddr_storage peer_address;
+    pthread_cond_t wake;              /* signalled when this idle worker is needed, or at stop */
+    int needed;                       /* set when it is to go back to accept() */
     struct worker_pool *pool;
 };
 
 struct worker_pool {
     pthread_mutex_t lock;             /* guards everything below */
-    pthread_cond_t worker_idle;       /* signalled when a worker joins the idle stack */
     struct worker *workers;           /* room for max_workers; the first `started` exist */
     struct worker **idle;             /* the idle stack; idle[idle_count - 1] is on top */
-    int max_workers, started, idle_count, stopping;
+    int max_workers, started, idle_count;
+    int accepting;                    /* workers in accept(), or on their way there */
+    int busy;                         /* workers serving a connection */
+    int cpus;                         /* CPUs this server may use */
+    long long accepted;               /* connections taken since the start */
+    /* The standby thread: watching or not, and what its last look saw. */
+    pthread_t standby;
+    pthread_cond_t standby_wake;      /* signalled to start watching, or at stop */
+    int watching, calm_looks, queued_at_last_look;
+    long long accepted_at_last_look;
+    int stopping;
     int listen_fd;
-    pthread_attr_t attr;              /* the workers' stack size */
+    pthread_attr_t attr;              /* the threads' stack size */
 };
+
+static void *worker(void *arg);
+
+/* Sends one more worker to accept(): the most recently idle one, or a new one. Called with the
+ * pool locked. Returns 0 at the bound or at stop, or after saying why no thread could start. */
+static int add_accepting_worker(struct worker_pool *pool)
+{
+    struct worker *next;
+    char reason[128];
+    int error;
+
+    if (pool->stopping) {
+        return 0;
+    } else if (pool->idle_count > 0) {
+        next = pool->idle[--pool->idle_count];
+        next->needed = 1;
+        pthread_cond_signal(&next->wake);
+    } else if (pool->started < pool->max_workers) {
+        next = &pool->workers[pool->started];
+        next->pool = pool;
+        error = pthread_cond_init(&next->wake, NULL);
+        if (error == 0) {
+            error = pthread_create(&next->thread, &pool->attr, worker, next);
+            if (error != 0)
+                pthread_cond_destroy(&next->wake);
+        }
+        if (error != 0) {
+            printf("cannot start a worker thread: %s\n", system_error(error, reason, sizeof reason));
+            return 0;
+        }
+        pool->started++;
+    } else {
+        return 0;
+    }
+    pool->accepting++;
+    return 1;
+}
+
+/* How many connections wait in the listen queue: Linux tells through TCP_INFO; elsewhere poll()
+ * tells only whether any does (1). */
+static int listen_queue_length(int listen_fd)
+{
+    struct pollfd waiting = { listen_fd, POLLIN, 0 };
+#ifdef TCP_INFO
+    struct tcp_info info;
+    socklen_t length = sizeof info;
+
+    if (getsockopt(listen_fd, IPPROTO_TCP, TCP_INFO, &info, &length) == 0)
+        return (int)info.tcpi_unacked;    /* for a listening socket: its accept queue */
+#endif
+    return poll(&waiting, 1, 0) > 0;
+}
+
+/* One look (pool locked): each connection still waiting since the last look, and not about to
+ * be taken by a worker already on its way to accept(), gets a worker of its own. */
+static void look_at_listen_queue(struct worker_pool *pool)
+{
+    long long taken = pool->accepted - pool->accepted_at_last_look;
+    long long waited = pool->queued_at_last_look - taken - pool->accepting;
+
+    while (waited-- > 0 && add_accepting_worker(pool))
+        ;
+    pool->queued_at_last_look = listen_queue_length(pool->listen_fd);
+    pool->accepted_at_last_look = pool->accepted;
+    if (pool->busy >= pool->cpus)
+        pool->calm_looks = 0;
+    else if (++pool->calm_looks >= STANDBY_CALM_LOOKS)
+        pool->watching = 0;
+}
+
+static void *standby(void *arg)
+{
+    struct worker_pool *pool = arg;
+    struct pollfd stop = { stop_pipe[0], POLLIN, 0 };
+
+    pthread_mutex_lock(&pool->lock);
+    while (!pool->stopping) {
+        if (!pool->watching) {
+            pthread_cond_wait(&pool->standby_wake, &pool->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&pool->lock);
+        poll(&stop, 1, STANDBY_MS);       /* a pause that a stop cuts short */
+        pthread_mutex_lock(&pool->lock);
+        look_at_listen_queue(pool);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
 
 static void *worker(void *arg)
 {
     struct worker *self = arg;
     struct worker_pool *pool = self->pool;
-    int client = self->client;        /* handed over before the thread was created */
-
-    while (client >= 0) {
-        serve_connection(client, &self->peer_address);
-        close(client);
-
-        pthread_mutex_lock(&pool->lock);
-        self->client = -1;
-        pool->idle[pool->idle_count++] = self;
-        pthread_cond_signal(&pool->worker_idle);
-        while (self->client < 0 && !pool->stopping)
-            pthread_cond_wait(&self->wake, &pool->lock);
-        client = self->client;
-        pthread_mutex_unlock(&pool->lock);
-    }
-    return NULL;
-}
-
-/* Gives the connection to the worker on top of the idle stack, or to a new worker. Called with
- * the pool locked, when one of the two is possible. Returns 0 when no thread could be created. */
-static int hand_over(struct worker_pool *pool, int client,
-                     const struct sockaddr_storage *peer_address)
-{
-    struct worker *next;
-
-    if (pool->idle_count > 0) {
-        next = pool->idle[--pool->idle_count];
-        next->client = client;
-        next->peer_address = *peer_address;
-        pthread_cond_signal(&next->wake);
-        return 1;
-    }
-    next = &pool->workers[pool->started];
-    next->client = client;
-    next->peer_address = *peer_address;
-    next->pool = pool;
-    if (pthread_cond_init(&next->wake, NULL) != 0)
-        return 0;
-    if (pthread_create(&next->thread, &pool->attr, worker, next) != 0) {
-        pthread_cond_destroy(&next->wake);
-        return 0;
-    }
-    pool->started++;
-    return 1;
-}
-
-static void *accept_connections(void *arg)
-{
-    struct worker_pool *pool = arg;
     char reason[128];
 
     for (;;) {
         struct sockaddr_storage peer_address;
         socklen_t length = sizeof peer_address;
-        int client, handed_over, stopping;
+        int client = accept(pool->listen_fd, (struct sockaddr *)&peer_address, &length);
+        int error = errno, serve, stopping;
 
-        /* Take a connection off the listen queue only when a worker can serve it at once. */
         pthread_mutex_lock(&pool->lock);
-        while (pool->idle_count == 0 && pool->started == pool->max_workers && !pool->stopping)
-            pthread_cond_wait(&pool->worker_idle, &pool->lock);
-        pthread_mutex_unlock(&pool->lock);
-
-        client = accept(pool->listen_fd, (struct sockaddr *)&peer_address, &length);
-        if (client < 0) {
-            if (stop_requested())
-                return NULL;
-            if (errno != EINTR && errno != ECONNABORTED) {
-                /* For example EMFILE: out of file descriptors. Pause rather than spin. */
-                printf("accept failed: %s\n", system_error(errno, reason, sizeof reason));
-                poll(NULL, 0, 100);
-            }
-            continue;
-        }
-        pthread_mutex_lock(&pool->lock);
+        pool->accepting--;
         stopping = pool->stopping;
-        handed_over = !stopping && hand_over(pool, client, &peer_address);
-        pthread_mutex_unlock(&pool->lock);
-        if (stopping) {
-            close(client);
-            return NULL;
+        serve = client >= 0 && !stopping;
+        if (serve) {
+            pool->accepted++;
+            pool->busy++;
+            /* The last place in accept() just emptied: fill it now, or leave it to the standby
+             * thread (see above). */
+            if (pool->accepting == 0 && pool->busy < pool->cpus) {
+                add_accepting_worker(pool);
+            } else if (pool->accepting == 0 && !pool->watching) {
+                pool->watching = 1;
+                pool->calm_looks = 0;
+                pool->queued_at_last_look = 0;
+                pool->accepted_at_last_look = pool->accepted;
+                pthread_cond_signal(&pool->standby_wake);
+            }
         }
-        if (!handed_over) {
-            printf("cannot start a worker thread; closing a connection\n");
-            close(client);
+        pthread_mutex_unlock(&pool->lock);
+
+        if (serve) {
+            serve_connection(client, &peer_address);
+        } else if (client < 0 && !stopping && error != EINTR && error != ECONNABORTED) {
+            /* For example EMFILE: out of file descriptors. Pause rather than spin. */
+            printf("accept failed: %s\n", system_error(error, reason, sizeof reason));
             poll(NULL, 0, 100);
         }
+        if (client >= 0)
+            close(client);
+
+        /* Back to accept(), unless enough workers are there already: then sleep on the idle
+         * stack until add_accepting_worker() needs this one (it counts it in `accepting`). */
+        pthread_mutex_lock(&pool->lock);
+        if (serve)
+            pool->busy--;
+        if (pool->accepting < ACCEPTING_WORKERS) {
+            pool->accepting++;
+        } else {
+            self->needed = 0;
+            pool->idle[pool->idle_count++] = self;
+            while (!self->needed && !pool->stopping)
+                pthread_cond_wait(&self->wake, &pool->lock);
+        }
+        stopping = pool->stopping;
+        pthread_mutex_unlock(&pool->lock);
+        if (stopping)
+            return NULL;
     }
 }
 
-/* Starts the accepting thread; workers come as connections do. Returns 0 after saying why not. */
-static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int max_workers,
-                           int listen_fd)
+/* Starts the standby thread and the first worker; the other workers come as connections do.
+ * Returns 0 after saying why not. */
+static int start_workers(struct worker_pool *pool, int max_workers, int listen_fd)
 {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int ready = 0;
 
     memset(pool, 0, sizeof *pool);
     pool->max_workers = max_workers;
     pool->listen_fd = listen_fd;
+    pool->cpus = cpus > 0 && cpus < max_workers ? (int)cpus : max_workers;
     pool->workers = calloc((size_t)max_workers, sizeof *pool->workers);
     pool->idle = calloc((size_t)max_workers, sizeof *pool->idle);
     if (pool->workers == NULL || pool->idle == NULL) {
@@ -1127,16 +1204,25 @@ static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int ma
     }
     /* `ready` counts what has been set up, so that a failure undoes exactly that. */
     if (pthread_mutex_init(&pool->lock, NULL) == 0 && ++ready
-        && pthread_cond_init(&pool->worker_idle, NULL) == 0 && ++ready
+        && pthread_cond_init(&pool->standby_wake, NULL) == 0 && ++ready
         && pthread_attr_init(&pool->attr) == 0 && ++ready
         && pthread_attr_setstacksize(&pool->attr, WORKER_STACK_SIZE) == 0
-        && pthread_create(acceptor, &pool->attr, accept_connections, pool) == 0)
-        return 1;
+        && pthread_create(&pool->standby, &pool->attr, standby, pool) == 0 && ++ready) {
+        pthread_mutex_lock(&pool->lock);
+        if (add_accepting_worker(pool)) {
+            pthread_mutex_unlock(&pool->lock);
+            return 1;
+        }
+        pool->stopping = 1;
+        pthread_cond_signal(&pool->standby_wake);
+        pthread_mutex_unlock(&pool->lock);
+        pthread_join(pool->standby, NULL);
+    }
     fprintf(stderr, "server: cannot start a thread\n");
     if (ready >= 3)
         pthread_attr_destroy(&pool->attr);
     if (ready >= 2)
-        pthread_cond_destroy(&pool->worker_idle);
+        pthread_cond_destroy(&pool->standby_wake);
     if (ready >= 1)
         pthread_mutex_destroy(&pool->lock);
     free(pool->workers);
@@ -1144,30 +1230,30 @@ static int start_accepting(struct worker_pool *pool, pthread_t *acceptor, int ma
     return 0;
 }
 
-/* Wakes every thread and waits for each to finish: idle workers and the accepting thread see
+/* Wakes every thread and waits for each to finish: idle workers and the standby thread see
  * `stopping`, busy workers see the stop pipe, and shutting the listening socket down makes
  * accept() return. */
-static void stop_workers(struct worker_pool *pool, pthread_t acceptor)
+static void stop_workers(struct worker_pool *pool)
 {
-    int i;
+    int i, started;
 
     pthread_mutex_lock(&pool->lock);
     pool->stopping = 1;
-    pthread_cond_signal(&pool->worker_idle);
     for (i = 0; i < pool->idle_count; i++)
         pthread_cond_signal(&pool->idle[i]->wake);
+    pthread_cond_signal(&pool->standby_wake);
+    started = pool->started;          /* no worker is added once `stopping` is set */
     pthread_mutex_unlock(&pool->lock);
     if (write(stop_pipe[1], "x", 1) != 1)
         perror("server: cannot signal the workers to stop");
     shutdown(pool->listen_fd, SHUT_RDWR);
-    pthread_join(acceptor, NULL);
-    /* The accepting thread has ended: `started` can no longer grow. */
-    for (i = 0; i < pool->started; i++) {
+    pthread_join(pool->standby, NULL);
+    for (i = 0; i < started; i++) {
         pthread_join(pool->workers[i].thread, NULL);
         pthread_cond_destroy(&pool->workers[i].wake);
     }
     pthread_attr_destroy(&pool->attr);
-    pthread_cond_destroy(&pool->worker_idle);
+    pthread_cond_destroy(&pool->standby_wake);
     pthread_mutex_destroy(&pool->lock);
     free(pool->workers);
     free(pool->idle);
@@ -1669,7 +1755,6 @@ int main(int argc, char **argv)
     struct options opt = { DEFAULT_PORT, DEFAULT_BIND, DEFAULT_MAX_CONNECTIONS, TLS_FILES_DEFAULTS };
     struct worker_pool pool;
     struct file_digests loaded;
-    pthread_t acceptor;
     sigset_t signals;
     char no_change[8];
     int listen_fd;
@@ -1700,7 +1785,7 @@ int main(int argc, char **argv)
     }
 
     block_signals(&signals);
-    if (!start_accepting(&pool, &acceptor, opt.max_connections, listen_fd)) {
+    if (!start_workers(&pool, opt.max_connections, listen_fd)) {
         close(listen_fd);
         close(stop_pipe[0]);
         close(stop_pipe[1]);
@@ -1710,7 +1795,7 @@ int main(int argc, char **argv)
     printf("Listening on https://localhost:%d\n", opt.port);
     while (wait_for_signal(&signals) == SIGHUP)
         reload_tls_context(&opt.tls, &loaded);
-    stop_workers(&pool, acceptor);
+    stop_workers(&pool);
 
     close(listen_fd);
     close(stop_pipe[0]);

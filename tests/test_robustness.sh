@@ -630,8 +630,8 @@ test_max_connections_4_with_20_parallel_clients_serves_them_all() {
         helper parallel 20
         assertEquals "chapter $CHAPTER --max-connections 4: outcomes of 20 parallel GET /" 'hello=20' \
             "$HELPER_OUT"
-        assertEquals "chapter $CHAPTER: threads (main, the accepting thread, 4 workers)" 6 \
-            "$(find "/proc/$SERVER_PID/task" -mindepth 1 -maxdepth 1 | wc -l)"
+        assertTrue "chapter $CHAPTER: threads: at most main, the standby thread and 4 workers" \
+            "(($(find "/proc/$SERVER_PID/task" -mindepth 1 -maxdepth 1 | wc -l) <= 6))"
         assert_still_serving '20 parallel clients with --max-connections 4'
     done
 }
