@@ -925,7 +925,7 @@ static void reload_tls_context(const struct tls_files *files, struct file_digest
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Workers: one thread accepts, and hands each connection to the most recently idle worker
+ * Workers: idle ones wait in accept() themselves, and as few threads as possible are woken
  * ------------------------------------------------------------------------------------------- */
 
 /* Each worker's stack: ample for our buffers (about 15 KiB per connection) and OpenSSL's calls,

@@ -138,7 +138,7 @@ $later
 }
 
 # A file holds its own chapter and nothing later: no preprocessor switches, except an include
-# guard and the one for a Linux-only socket option.
+# guard and those for two Linux-only socket options (TCP_DEFER_ACCEPT, TCP_INFO).
 test_no_chapter_switches_in_the_sources() {
     local file found=''
     for file in "${SERVERS[@]}" 04-client/client.c; do
@@ -146,7 +146,7 @@ test_no_chapter_switches_in_the_sources() {
         found+=$(awk -v file="$file" '
             /^[ \t]*#[ \t]*(if|ifdef|ifndef|elif)([ \t(]|$)/ {
                 line = $0; number = FNR
-                if (line ~ /^[ \t]*#[ \t]*ifdef[ \t]+TCP_DEFER_ACCEPT[ \t]*$/) next
+                if (line ~ /^[ \t]*#[ \t]*ifdef[ \t]+TCP_(DEFER_ACCEPT|INFO)[ \t]*$/) next
                 if (line ~ /^[ \t]*#[ \t]*ifndef[ \t]+[A-Z0-9_]+_H_?[ \t]*$/) next
                 print file ":" number ": " line
             }' "$ROOT/$file")
