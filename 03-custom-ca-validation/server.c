@@ -1108,7 +1108,7 @@ static void reload_tls_context(const struct tls_files *files, struct file_digest
 #define ACCEPTING_WORKERS       2
 #define STANDBY_MS              10
 /* The standby thread goes back to sleep after this many looks in a row with fewer busy workers
- * than CPUs. */
+ * than CPUs and one in accept(). */
 #define STANDBY_CALM_LOOKS      20
 
 struct worker {
@@ -1125,7 +1125,8 @@ struct worker_pool {
     int max_workers, started, idle_count;
     int accepting;                    /* workers in accept(), or on their way there */
     int busy;                         /* workers serving a connection */
-    int cpus;                         /* CPUs this server may use */
+    int cpus;                         /* CPUs online (or max_workers, if fewer) */
+    long long create_failed_ms;       /* when a worker last could not be started */
     long long accepted;               /* connections taken since the start */
     /* The standby thread: watching or not, and what its last look saw. */
     pthread_t standby;
@@ -1163,7 +1164,12 @@ static int add_accepting_worker(struct worker_pool *pool)
                 pthread_cond_destroy(&next->wake);
         }
         if (error != 0) {
-            printf("cannot start a worker thread: %s\n", system_error(error, reason, sizeof reason));
+            /* Said once a second at most: the standby thread tries again at every look. */
+            if (now_ms() - pool->create_failed_ms >= 1000) {
+                pool->create_failed_ms = now_ms();
+                printf("cannot start a worker thread: %s\n",
+                       system_error(error, reason, sizeof reason));
+            }
             return 0;
         }
         pool->started++;
@@ -1189,18 +1195,32 @@ static int listen_queue_length(int listen_fd)
     return poll(&waiting, 1, 0) > 0;
 }
 
-/* One look (pool locked): each connection still waiting since the last look, and not about to
- * be taken by a worker already on its way to accept(), gets a worker of its own. */
+/* Wakes the standby thread, unless it is watching already (pool locked). */
+static void start_watching(struct worker_pool *pool)
+{
+    if (pool->watching)
+        return;
+    pool->watching = 1;
+    pool->calm_looks = 0;
+    pool->queued_at_last_look = 0;
+    pool->accepted_at_last_look = pool->accepted;
+    pthread_cond_signal(&pool->standby_wake);
+}
+
+/* One look (pool locked). With no worker in accept(), each connection that has waited since the
+ * last look gets a worker of its own. With one there, the queue is being emptied (or accept()
+ * fails for want of descriptors), and more workers would not help. */
 static void look_at_listen_queue(struct worker_pool *pool)
 {
-    long long taken = pool->accepted - pool->accepted_at_last_look;
-    long long waited = pool->queued_at_last_look - taken - pool->accepting;
+    long long waited = pool->queued_at_last_look - (pool->accepted - pool->accepted_at_last_look);
 
-    while (waited-- > 0 && add_accepting_worker(pool))
-        ;
+    if (pool->accepting == 0) {
+        while (waited-- > 0 && add_accepting_worker(pool))
+            ;
+    }
     pool->queued_at_last_look = listen_queue_length(pool->listen_fd);
     pool->accepted_at_last_look = pool->accepted;
-    if (pool->busy >= pool->cpus)
+    if (pool->busy >= pool->cpus || pool->accepting == 0)
         pool->calm_looks = 0;
     else if (++pool->calm_looks >= STANDBY_CALM_LOOKS)
         pool->watching = 0;
@@ -1236,44 +1256,41 @@ static void *worker(void *arg)
         struct sockaddr_storage peer_address;
         socklen_t length = sizeof peer_address;
         int client = accept(pool->listen_fd, (struct sockaddr *)&peer_address, &length);
-        int error = errno, serve, stopping;
+        int error = errno, stopping;
 
         pthread_mutex_lock(&pool->lock);
-        pool->accepting--;
         stopping = pool->stopping;
-        serve = client >= 0 && !stopping;
-        if (serve) {
+        if (client >= 0 && !stopping) {
+            pool->accepting--;
             pool->accepted++;
             pool->busy++;
             /* The last place in accept() just emptied: fill it now, or leave it to the standby
-             * thread (see above). */
-            if (pool->accepting == 0 && pool->busy < pool->cpus) {
-                add_accepting_worker(pool);
-            } else if (pool->accepting == 0 && !pool->watching) {
-                pool->watching = 1;
-                pool->calm_looks = 0;
-                pool->queued_at_last_look = 0;
-                pool->accepted_at_last_look = pool->accepted;
-                pthread_cond_signal(&pool->standby_wake);
-            }
+             * thread (see above), which also tries again when no thread could be started. */
+            if (pool->accepting == 0 && (pool->busy >= pool->cpus || !add_accepting_worker(pool)))
+                start_watching(pool);
         }
         pthread_mutex_unlock(&pool->lock);
 
-        if (serve) {
-            serve_connection(client, &peer_address);
-        } else if (client < 0 && !stopping && error != EINTR && error != ECONNABORTED) {
-            /* For example EMFILE: out of file descriptors. Pause rather than spin. */
-            printf("accept failed: %s\n", system_error(error, reason, sizeof reason));
-            poll(NULL, 0, 100);
+        if (client < 0 || stopping) {
+            if (client >= 0)
+                close(client);
+            if (stopping)
+                return NULL;
+            if (error != EINTR && error != ECONNABORTED) {
+                /* For example EMFILE: out of file descriptors. Pause rather than spin. This
+                 * worker still counts as one in accept(), so the standby sends no other. */
+                printf("accept failed: %s\n", system_error(error, reason, sizeof reason));
+                poll(NULL, 0, 100);
+            }
+            continue;
         }
-        if (client >= 0)
-            close(client);
+        serve_connection(client, &peer_address);
+        close(client);
 
         /* Back to accept(), unless enough workers are there already: then sleep on the idle
          * stack until add_accepting_worker() needs this one (it counts it in `accepting`). */
         pthread_mutex_lock(&pool->lock);
-        if (serve)
-            pool->busy--;
+        pool->busy--;
         if (pool->accepting < ACCEPTING_WORKERS) {
             pool->accepting++;
         } else {
@@ -1769,13 +1786,14 @@ static void finish_connection(struct connection *c, int client_may_still_send)
  * Closing with those bytes unread makes the kernel send a reset, which can overtake the alert: the
  * client then reports "connection reset" instead of the reason (curl's exit 56 with "certificate
  * required" one time, 35 with "Connection reset by peer" the next). So we send our FIN, then read
- * and drop what arrives until the client closes too: at most LINGER_MS, never past the deadline.
+ * and drop what arrives until the client closes too: at most LINGER_MS, never past the deadline,
+ * and not once the server is stopping.
  */
 static void close_after_failed_handshake(struct connection *c)
 {
     char discard[4096];
     long long until = now_ms() + LINGER_MS, left;
-    struct pollfd readable = { c->fd, POLLIN, 0 };
+    struct pollfd fds[2] = { { c->fd, POLLIN, 0 }, { stop_pipe[0], POLLIN, 0 } };
 
     if (until > c->deadline_ms)
         until = c->deadline_ms;
@@ -1783,7 +1801,7 @@ static void close_after_failed_handshake(struct connection *c)
         return;
     for (;;) {
         left = until - now_ms();
-        if (left <= 0 || poll(&readable, 1, (int)left) <= 0
+        if (left <= 0 || poll(fds, 2, (int)left) <= 0 || fds[1].revents != 0
             || read(c->fd, discard, sizeof discard) <= 0)
             return;
     }

@@ -137,6 +137,25 @@ test_slow_clients_do_not_hold_up_the_others() {
         "$(count_log 'no request')"
 }
 
+# A worker thread that cannot be started (a full pids limit, say) is tried again: the standby
+# thread takes over the place in accept() it should have filled. Here the third thread the server
+# starts fails (the standby thread and the first worker are the first two): the next client is
+# served while the silent one still holds the first worker, not once its deadline frees it.
+test_a_worker_that_cannot_start_is_tried_again() {
+    local shim
+    _lib_scratch fail-one-thread; shim=$LIB_SCRATCH.so
+    timeout 120 "${CC:-cc}" -shared -fPIC -o "$shim" "$(dirname "$0")/fail-one-thread.c" -ldl ||
+        { fail 'cannot build tests/fail-one-thread.c'; return; }
+    LD_PRELOAD=$shim FAIL_THREAD=3 start_server "$SERVER" --max-connections 8 || return
+    mark_log
+    open_idle_tls || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+    assertEquals "silent clients whose deadline passed before the next client was served" 0 \
+        "$(count_log 'no request')"
+    assert_log 'cannot start a worker thread: Resource temporarily unavailable'
+}
+
 # A client that sends its request one byte per TLS record (a slow or hostile one) is served, and
 # holds only its own worker meanwhile. The end of the head, "\r\n\r\n", then arrives across four
 # records: end_of_head() looks at the new bytes and the 3 before them, never again from the start.
