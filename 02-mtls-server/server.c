@@ -967,7 +967,7 @@ static void reload_tls_context(const struct tls_files *files, struct file_digest
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Workers: idle ones wait in accept() themselves, and as few threads as possible are woken
+ * Workers: threads that wait in accept() themselves, woken as seldom as possible
  * ------------------------------------------------------------------------------------------- */
 
 /* Each worker's stack: ample for our buffers (about 15 KiB per connection) and OpenSSL's calls,
@@ -975,36 +975,38 @@ static void reload_tls_context(const struct tls_files *files, struct file_digest
 #define WORKER_STACK_SIZE       (512 * 1024)
 
 /*
- * How a connection reaches a worker. Idle workers wait in accept() on the listening socket, and
- * the kernel hands each new connection straight to one of them: no thread in between.
+ * How a connection reaches a worker. A worker waits in accept() on the listening socket itself,
+ * and the kernel hands each new connection straight to a waiting worker: no thread in between.
  *
- * Waking a sleeping thread costs more than the few instructions around it, so the pool wakes as
- * few as it can:
+ * Each wake-up of a sleeping thread costs a context switch, and the thread resumes on caches that
+ * others have used since, far more than the pool's own bookkeeping. So the pool wakes as few
+ * threads as it can:
  * - The kernel wakes the worker that has waited longest in accept(): with every idle worker
- *   there, connections would rotate over all of them, each on a stack and CPU caches gone cold
- *   since its last turn. So at most ACCEPTING_WORKERS wait in accept(); other idle workers sleep
- *   on a stack, and the one on top (the most recently idle, still warm) is woken only when
- *   needed. A worker is created only when none is idle and fewer than --max-connections exist,
- *   so the server holds as many threads as its busiest moment needed.
+ *   there, connections would rotate over all of them, each with its stack and the CPU caches
+ *   gone cold since its last turn. So a worker that has finished goes back to accept() only
+ *   while fewer than ACCEPTING_WORKERS wait there; otherwise it sleeps on a stack of idle
+ *   workers, and the one on top (the most recently idle, still warm) is woken only when needed.
+ *   A worker is created only when none is idle and fewer than --max-connections exist, so the
+ *   server holds as many threads as its busiest moment needed.
  * - When the last worker in accept() takes a connection, another is sent there at once only if
- *   fewer workers are busy than the machine has CPUs. Otherwise each CPU already has a worker to
- *   run and a newly woken thread could start no sooner: the next connection waits in the
- *   kernel's listen queue for the first worker to finish, which takes it without sleeping.
- * - But busy workers may be waiting for slow clients, not using the CPUs. So while that many are
- *   busy, a standby thread looks at the listen queue every STANDBY_MS, and sends a worker for
- *   each connection that has waited there since its last look: a slow client delays the next
- *   one by two looks at most.
+ *   fewer workers are busy than the machine has CPUs. Otherwise a woken thread would find no CPU
+ *   free to run on: the next connection waits in the kernel's listen queue for the first worker
+ *   to finish, which takes it without sleeping.
+ * - Busy workers may be waiting for slow clients, though, not using the CPUs. So whenever the
+ *   last worker leaves accept() and none is sent, a standby thread starts looking at the listen
+ *   queue every STANDBY_MS, and sends a worker for each connection that has waited there since
+ *   its last look. Below --max-connections, a connection waits two looks (20 ms) at most.
  * --max-connections bounds the busy workers: at the bound no worker is in accept(), and the next
  * connections wait in the listen queue until one is done.
  * Measured with chapter 03 against the pool before it (one thread accepting and handing each
  * connection over): its threads sleep 1.2 times per connection instead of 3.2, with 4 to 5% less
- * CPU per full handshake, 13% less per resumed one, and a quarter more connections per second
- * (make bench; README.md, "Performance").
+ * CPU per full handshake, 13 to 14% less per resumed one, and a quarter to two fifths more
+ * connections per second (make bench; README.md, "Performance").
  */
 #define ACCEPTING_WORKERS       2
 #define STANDBY_MS              10
 /* The standby thread goes back to sleep after this many looks in a row with fewer busy workers
- * than CPUs and one in accept(). */
+ * than CPUs and at least one in accept(). */
 #define STANDBY_CALM_LOOKS      20
 
 struct worker {
@@ -1021,8 +1023,8 @@ struct worker_pool {
     int max_workers, started, idle_count;
     int accepting;                    /* workers in accept(), or on their way there */
     int busy;                         /* workers serving a connection */
-    int cpus;                         /* CPUs online (or max_workers, if fewer) */
-    long long create_failed_ms;       /* when a worker last could not be started */
+    int cpus;                         /* CPUs online (max_workers if fewer, or if unknown) */
+    long long create_failed_ms;       /* when a failure to start a worker was last logged */
     long long accepted;               /* connections taken since the start */
     /* The standby thread: watching or not, and what its last look saw. */
     pthread_t standby;
@@ -1037,7 +1039,7 @@ struct worker_pool {
 static void *worker(void *arg);
 
 /* Sends one more worker to accept(): the most recently idle one, or a new one. Called with the
- * pool locked. Returns 0 at the bound or at stop, or after saying why no thread could start. */
+ * pool locked. Returns 0 at the bound, at stop, or when no thread could start. */
 static int add_accepting_worker(struct worker_pool *pool)
 {
     struct worker *next;
@@ -1060,7 +1062,8 @@ static int add_accepting_worker(struct worker_pool *pool)
                 pthread_cond_destroy(&next->wake);
         }
         if (error != 0) {
-            /* Said once a second at most: the standby thread tries again at every look. */
+            /* Logged once a second at most: the standby thread tries again each time a
+             * connection has waited one of its looks. */
             if (now_ms() - pool->create_failed_ms >= 1000) {
                 pool->create_failed_ms = now_ms();
                 printf("cannot start a worker thread: %s\n",
@@ -1076,12 +1079,12 @@ static int add_accepting_worker(struct worker_pool *pool)
     return 1;
 }
 
-/* How many connections wait in the listen queue: Linux tells through TCP_INFO; elsewhere poll()
- * tells only whether any does (1). */
+/* How many connections wait in the listen queue. Linux tells through TCP_INFO; elsewhere poll()
+ * tells only whether any does, and this returns 1 then. */
 static int listen_queue_length(int listen_fd)
 {
     struct pollfd waiting = { listen_fd, POLLIN, 0 };
-#ifdef TCP_INFO
+#ifdef __linux__
     struct tcp_info info;
     socklen_t length = sizeof info;
 
@@ -1104,8 +1107,8 @@ static void start_watching(struct worker_pool *pool)
 }
 
 /* One look (pool locked). With no worker in accept(), each connection that has waited since the
- * last look gets a worker of its own. With one there, the queue is being emptied (or accept()
- * fails for want of descriptors), and more workers would not help. */
+ * last look gets a worker of its own. With a worker in accept(), the queue is being emptied (or
+ * accept() fails for want of descriptors), and more workers would not help. */
 static void look_at_listen_queue(struct worker_pool *pool)
 {
     long long waited = pool->queued_at_last_look - (pool->accepted - pool->accepted_at_last_look);
@@ -1678,9 +1681,10 @@ static void finish_connection(struct connection *c, int client_may_still_send)
 /*
  * After a failed handshake our alert (or the plain-HTTP answer) is on its way, but the client may
  * have sent more: a TLS 1.3 client sends its request right after its Finished, without waiting.
- * Closing with those bytes unread makes the kernel send a reset, which can overtake the alert: the
- * client then reports "connection reset" instead of the reason (curl's exit 56 with "certificate
- * required" one time, 35 with "Connection reset by peer" the next). So we send our FIN, then read
+ * Closing with those bytes unread makes the kernel send a reset, and the client's kernel then
+ * throws away the alert its program has not read yet: the client reports "connection reset"
+ * instead of the reason (curl's exit 56 with "certificate required" one time, 35 with
+ * "Connection reset by peer" the next). So we send our FIN, then read
  * and drop what arrives until the client closes too: at most LINGER_MS, never past the deadline,
  * and not once the server is stopping.
  */

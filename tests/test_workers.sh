@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The workers (Part 2 of every server, byte-identical, so chapter 03 stands for all three here):
+# The worker pool (Part 2, the same code in every server, so chapter 03 stands for all three):
 # --max-connections N bounds the connections served at once, the next one waits in the kernel's
-# listen queue until a worker is free, a slow client never holds up the others, and at most two
-# idle workers wait in accept() while the others sleep, so light load keeps two threads busy
-# instead of rotating over all of them. Threads are counted in /proc/PID/task, and which of them
-# woke up in each thread's voluntary_ctxt_switches: nothing new is exposed by the server, and no
-# timing is judged. Run alone with `tests/run.sh test_workers` (after `make`).
+# listen queue until a worker is free, slow clients do not hold up the others below the bound,
+# and two idle workers wait in accept() while the others sleep, so light load is served by the
+# same two threads instead of rotating over all of them. Threads are counted in /proc/PID/task,
+# and which of them woke up is read from each thread's voluntary_ctxt_switches: nothing new is
+# exposed by the server. No speed is judged; the waits are bounds (a client still waiting after
+# 1 s at the bound, one served before another's 10 s deadline). Run alone with
+# `tests/run.sh test_workers` (after `make`).
 
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -56,8 +58,9 @@ test_sequential_clients_are_served_by_at_most_two_worker_threads() {
         "((threads == 3 || threads == 4))"
 }
 
-# wait_until_quiet: waits (at most 3 s) until no thread of the server wakes up for 0.3 s: the
-# standby thread looks at the listen queue for a while after the workers were last all busy.
+# wait_until_quiet: waits (at most 3 s) until no thread of the server wakes up for 0.3 s: once it
+# has started looking at the listen queue, the standby thread goes on for 20 looks (about 200 ms)
+# after fewer workers than CPUs are busy.
 wait_until_quiet() {
     local before after i
     after=$(wake_ups)
@@ -121,10 +124,10 @@ test_a_connection_beyond_the_bound_waits_then_is_served() {
     assertEquals 'threads after: still 2 workers' 4 "$(thread_count)"
 }
 
-# Clients that completed their handshake and then say nothing hold one worker each, not the
-# server. As many of them as the machine has CPUs: then no idle worker waits in accept(), and the
-# standby thread must notice the next connection waiting. It is served while the silent ones are
-# still connected, long before their 10 s deadline would free a worker.
+# Clients that completed their handshake and then say nothing each hold one worker; the server
+# goes on serving others. As many of them as the machine has CPUs: then no idle worker waits in
+# accept(), and the standby thread must notice the next connection waiting. It is served while
+# the silent ones are still connected, long before their 10 s deadline would free a worker.
 test_slow_clients_do_not_hold_up_the_others() {
     local i cpus
     cpus=$(getconf _NPROCESSORS_ONLN)
@@ -138,9 +141,10 @@ test_slow_clients_do_not_hold_up_the_others() {
 }
 
 # A worker thread that cannot be started (a full pids limit, say) is tried again: the standby
-# thread takes over the place in accept() it should have filled. Here the third thread the server
-# starts fails (the standby thread and the first worker are the first two): the next client is
-# served while the silent one still holds the first worker, not once its deadline frees it.
+# thread starts looking, sees the next connection waiting, and starts a worker for it. Here the
+# third thread the server starts fails (the standby thread and the first worker are the first
+# two): the next client is served while the silent one still holds the first worker, not once its
+# deadline frees it.
 test_a_worker_that_cannot_start_is_tried_again() {
     local shim
     _lib_scratch fail-one-thread; shim=$LIB_SCRATCH.so
@@ -156,9 +160,10 @@ test_a_worker_that_cannot_start_is_tried_again() {
     assert_log 'cannot start a worker thread: Resource temporarily unavailable'
 }
 
-# A client that sends its request one byte per TLS record (a slow or hostile one) is served, and
-# holds only its own worker meanwhile. The end of the head, "\r\n\r\n", then arrives across four
-# records: end_of_head() looks at the new bytes and the 3 before them, never again from the start.
+# A client that sends its request one byte per TLS record (a slow or hostile one) is served. The
+# end of the head, "\r\n\r\n", then arrives across four records, and end_of_head() must find it
+# although it looks only at the new bytes and the 3 before them (the mutant that looks at the new
+# bytes alone never answers).
 DRIBBLE_PY='
 import socket, ssl, sys
 port, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -186,8 +191,8 @@ test_a_request_sent_one_byte_per_record_is_served() {
         'HTTP/1.1 200 OK Hello World!' "$(cat "$out")"
 }
 
-# SIGTERM while clients are connected: every thread ends (idle workers, busy ones, the standby
-# thread), and the server exits 0.
+# SIGTERM while clients are connected: every thread ends (busy workers, the standby thread, and
+# any worker idle or in accept()), and the server exits 0.
 test_stop_with_clients_connected_exits_cleanly() {
     local status=0
     start_server "$SERVER" --max-connections 4 || return
@@ -198,7 +203,8 @@ test_stop_with_clients_connected_exits_cleanly() {
     assert_log 'Stopping: SIGTERM received'
 }
 
-# Descriptors and threads do not grow with the number of connections served.
+# Descriptors do not grow with the number of connections served, and threads stay within main,
+# the standby thread and --max-connections workers.
 test_descriptors_and_threads_stay_bounded() {
     local fds
     start_server "$SERVER" --max-connections 8 || return
