@@ -160,6 +160,38 @@ test_a_worker_that_cannot_start_is_tried_again() {
     assert_log 'cannot start a worker thread: Resource temporarily unavailable'
 }
 
+# Out of file descriptors (EMFILE): the standby thread sends a worker for each of the 5 clients
+# it sees waiting, once; the workers whose accept() fails pause and try again, still counted as in
+# accept(), so no more are sent however long it lasts (each would fail the same way). Here the
+# limit leaves room for the two silent clients only. Once it is raised, a client is served.
+HOLD_PY='
+import socket, sys, time
+socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(5)]
+for s in socks:
+    s.sendall(b"\x16")    # a first byte, so that TCP_DEFER_ACCEPT hands the connection over
+print("sent", flush=True)
+time.sleep(30)
+'
+
+test_out_of_descriptors_the_pool_does_not_grow() {
+    local out
+    start_server "$SERVER" --max-connections 16 || return
+    open_idle_tls && open_idle_tls || return
+    prlimit --pid "$SERVER_PID" --nofile="$(fd_count)" ||
+        { fail 'prlimit could not lower the descriptor limit'; return; }
+    mark_log
+    _lib_scratch hold; out=$LIB_SCRATCH
+    timeout -k 2 40 python3 -c "$HOLD_PY" "$SERVER_PORT" >"$out" 2>&1 &
+    LIB_BG_PIDS+=($!)
+    assert_log 'accept failed: Too many open files' || return
+    sleep 0.5    # 50 looks of the standby thread
+    assertTrue "threads while out of descriptors: main, standby and at most 2 + 5 workers, got $(thread_count)" \
+        "(($(thread_count) <= 9))"
+    prlimit --pid "$SERVER_PID" --nofile=1024
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
 # A client that sends its request one byte per TLS record (a slow or hostile one) is served. The
 # end of the head, "\r\n\r\n", then arrives across four records, and end_of_head() must find it
 # although it looks only at the new bytes and the 3 before them (the mutant that looks at the new
