@@ -56,6 +56,10 @@
 #   of the same length, values of the same types. Values change from run to run (dates, serial
 #   numbers, fingerprints, the random weather), so they are not compared, except booleans and the
 #   values of `subject`, `issuer` and `trusted`, which say who the client is.
+# - In a server log, the lines before the first connection's line must come in order; after them,
+#   each connection's entry (its line starting with the peer address, with the error lines under
+#   it) may come in any order. A worker logs its connection when it is done with it, and the
+#   client may already be on its next connection: two workers can print in either order.
 # Everything else must be equal: the status line, the body, curl's error sentence, the log line.
 
 # shellcheck source=tests/lib.sh
@@ -192,6 +196,36 @@ def lines_match(expected, actual):
     return match(0, 0)
 
 
+PEER_LINE = re.compile(r"^(127\.0\.0\.1|\[::1\]):<port> ")
+
+
+def log_entries(lines):
+    """The lines before the first peer line, then one list per connection entry."""
+    head, entries = [], []
+    for line in lines:
+        if PEER_LINE.match(line):
+            entries.append([line])
+        elif entries:
+            entries[-1].append(line)
+        else:
+            head.append(line)
+    return head, entries
+
+
+def log_matches(expected, actual):
+    if lines_match(expected, actual):
+        return True
+    if "..." in expected:
+        return False
+    (want_head, want), (got_head, got) = log_entries(expected), log_entries(actual)
+    if len(want) != len(got) or not lines_match(want_head, got_head):
+        return False
+    def pair(i, free):
+        return i == len(want) or any(lines_match(want[i], got[j]) and pair(i + 1, free - {j})
+                                     for j in free)
+    return pair(0, frozenset(range(len(got))))
+
+
 def prepare(lines):
     out = [normalise(l) for l in lines]
     while out and out[-1] == "":
@@ -230,7 +264,7 @@ def run_block(readme, index, port, certs, log_path, curl_home, root, build_dir):
         while True:
             with open(log_path, encoding="utf-8", errors="replace") as f:
                 actual = prepare(f.read().split("\n"))
-            if lines_match(wanted, actual):
+            if log_matches(wanted, actual):
                 break
             if time.time() > deadline:
                 failures.append("%s:%d: the server log is not what the README says.\n%s\n%s"
