@@ -15,28 +15,30 @@
  * Left out on purpose: reloading files without a restart, speed settings and limits against
  * slow clients (chapter 05, the production server); keep-alive, chunked bodies, HTTP/2 (never).
  *
- * TLS in the order it runs: the OpenSSL calls, and the function that makes each. Left out of the
- * list: the error queue (ERR_*), and what only reads for the log (names, dates, versions).
+ * TLS in the order it runs: the OpenSSL calls, and the function that makes each. Left out: the
+ * error queue (ERR_*), and the calls that only read names, dates and versions for the log and the
+ * expiry warnings.
  *   At start-up, one context: the settings every connection shares.
  *    1. SSL_CTX_new(TLS_server_method())            create_server_context()
  *    2. SSL_CTX_set_min_proto_version(TLS 1.2)      create_server_context()
  *    3. SSL_CTX_set_cipher_list()                   create_server_context()
  *    4. SSL_CTX_set_options(no renegotiation)       create_server_context()
- *    5. SSL_CTX_set_keylog_callback()               log_secrets_if_asked(), for Wireshark
- *    6. SSL_CTX_set_options(no tickets), SSL_CTX_set_num_tickets(),
+ *    5. SSL_CTX_set_options(no tickets), SSL_CTX_set_num_tickets(),
  *       SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()   remember_sessions()
+ *    6. SSL_CTX_set_keylog_callback()               log_secrets_if_asked(), for Wireshark
  *    7. SSL_CTX_use_certificate_chain_file()        load_server_identity()
  *    8. SSL_CTX_use_PrivateKey_file()               load_server_identity()
  *    9. SSL_CTX_check_private_key()                 load_server_identity()
  *   For each connection:
- *   10. SSL_new(), SSL_set_fd()                     serve_connection()
- *   11. SSL_accept(): the handshake                 tls_handshake()
- *   12. SSL_read_ex(): the request                  read_request_head()
- *   13. SSL_write_ex(): the answer                  tls_write_all()
- *       (after any of 11-13 that could not finish: SSL_get_error(), in wait_for_network())
- *   14. SSL_shutdown(): close_notify                close_tls()
- *   15. SSL_free()                                  serve_connection()
- *   16. SSL_CTX_free(), when the server stops       main()
+ *    1. SSL_new(), SSL_set_fd()                     serve_connection()
+ *    2. SSL_accept(): the handshake                 tls_handshake()
+ *    3. SSL_read_ex(): the request                  read_request_head()
+ *    4. SSL_write_ex(): the answer                  tls_write_all()
+ *       (after any of 2-4 that could not finish: SSL_get_error(), in wait_for_network())
+ *    5. SSL_shutdown(): close_notify                close_tls()
+ *    6. SSL_free()                                  serve_connection()
+ *   For GET /whoami, between 3 and 4: no call; this server never asks who the client is.
+ *   When the server stops: SSL_CTX_free(), in main().
  */
 
 #include <errno.h>
@@ -616,14 +618,14 @@ static const char *describe_tls_error(unsigned long error)
  * Who the client is: GET /whoami
  * ------------------------------------------------------------------------------------------- */
 
-/* Called by route() in Part 2. This server never asks the client for a certificate (chapter 02
- * does), so it knows nothing about the client: every field is null. */
+/* Called by route() in Part 2: what the client's certificate says about it. This server never
+ * asks for one (chapter 02 does), so it knows nothing about the client: every field is null. */
 static void answer_whoami(struct connection *c, struct response *response)
 {
-    static const struct identity nobody = { NULL, NULL, NULL, NULL, NULL, NULL };
+    struct identity who = { NULL, NULL, NULL, NULL, NULL, NULL };
 
     (void)c;
-    set_identity(response, &nobody);
+    set_identity(response, &who);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -23,11 +23,10 @@ start_up() {
     run_program "$SERVER" --port "$(free_port)" --cert "$CERTS/server.crt" --key "$CERTS/server.key" "$@"
 }
 
-# whoami_identity TEXT: prints "SUBJECT SHA256 trusted" from the first /whoami JSON found in TEXT
-# (the last word is whatever "trusted" says).
+# whoami_identity TEXT: prints "SUBJECT SHA256" from the first /whoami JSON found in TEXT.
 whoami_identity() {
-    local json='"subject":"([^"]*)".*"sha256":"([^"]*)","trusted":([a-z]*)'
-    [[ $1 =~ $json ]] && printf '%s %s %s' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
+    local json='"subject":"([^"]*)".*"sha256":"([^"]*)"'
+    [[ $1 =~ $json ]] && printf '%s %s' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
 }
 
 # check_clients TABLE: for each line "FIXTURE STATUS LOG LINE" of TABLE, GET / with that client
@@ -462,7 +461,8 @@ test_ssl_cert_file_and_dir_add_no_trust() {
 
 # --- /whoami and the routes, for a trusted client --------------------------------------------------
 
-test_whoami_says_the_client_is_trusted() {
+# Only a trusted client gets past the 403, so /whoami describes our client's certificate.
+test_whoami_describes_the_trusted_client() {
     use_server || return
     TLS_CLIENT=client curl_get /whoami
     assert_curl 200 || return
@@ -470,11 +470,11 @@ test_whoami_says_the_client_is_trusted() {
     problem=$(python3 -c '
 import json, sys
 who = json.loads(sys.argv[1])
-keys = ["issuer", "notAfter", "notBefore", "serial", "sha256", "subject", "trusted"]
+keys = ["issuer", "notAfter", "notBefore", "serial", "sha256", "subject"]
 if sorted(who) != keys:
     sys.exit("wanted the keys %s, got %s" % (keys, sorted(who)))
-if who["trusted"] is not True or who["subject"] != "CN=client" or who["sha256"] != sys.argv[2]:
-    sys.exit("wanted trusted: true, CN=client and our client certificate, got %r" % who)
+if who["subject"] != "CN=client" or who["sha256"] != sys.argv[2]:
+    sys.exit("wanted CN=client and our client certificate, got %r" % who)
 ' "$CURL_BODY" "$(fingerprint client)" 2>&1)
     assertEquals "/whoami: $CURL_BODY" '' "$problem"
 }
@@ -513,7 +513,7 @@ $SCLIENT_OUTPUT" yes "$SCLIENT_REUSED"
 resumed_session_keeps_our_trusted_client() {
     use_server || return
     local wanted
-    wanted="CN=client $(fingerprint client) true"
+    wanted="CN=client $(fingerprint client)"
     resume_session client "$@"
     assertEquals 'first connection: status' 200 "$FIRST_STATUS"
     assertEquals 'first connection: /whoami' "$wanted" "$FIRST_WHO"
@@ -534,17 +534,36 @@ test_tls12_resumed_session_by_id_keeps_the_trusted_client_identity() {
 }
 
 # A session made by a rejected certificate must not turn into a trusted one when resumed.
-test_resumed_session_of_a_rejected_client_still_gets_403() {
+# A session that ended in a 403 is dropped: the stranger's next connection is a full handshake
+# again (s_client offers the session, the server does not take it), and 403 again.
+test_a_rejected_clients_session_is_not_resumed() {
     use_server || return
-    local variant args
+    local variant args session
     for variant in -tls1_3 -tls1_2 '-tls1_2 -no_ticket'; do
         read -r -a args <<<"$variant"
-        resume_session other-client "${args[@]}"
-        assertEquals "$variant first connection: status" 403 "$FIRST_STATUS"
-        assertEquals "$variant resumed connection: status" 403 "$RESUMED_STATUS"
+        session=$SHUNIT_TMPDIR/session.$RANDOM.pem
+        TLS_CLIENT=other-client s_client_request 'GET / HTTP/1.0\r\n\r\n' "${args[@]}" -sess_out "$session"
+        assertEquals "$variant first connection: status" 403 "$SCLIENT_STATUS"
+        TLS_CLIENT=other-client s_client_request 'GET / HTTP/1.0\r\n\r\n' "${args[@]}" -sess_in "$session"
+        assertEquals "$variant second connection: resumed" no "$SCLIENT_REUSED"
+        assertEquals "$variant second connection: status" 403 "$SCLIENT_STATUS"
     done
-    assertEquals 'rejected other-client lines in the log (two per variant)' 6 \
-        "$(grep -c 'rejected CN=other-client issued by CN=Other CA: ' < <(tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG"))"
+}
+
+# The cache holds 256 sessions: strangers' handshakes (each ending in 403) must not push a trusted
+# client's session out of it.
+test_300_strangers_do_not_push_a_trusted_session_out_of_the_cache() {
+    use_server || return
+    local session=$SHUNIT_TMPDIR/trusted-session.pem urls=() i
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_out "$session"
+    assertEquals 'first connection: status' 200 "$SCLIENT_STATUS" || return
+    for ((i = 0; i < 300; i++)); do urls+=("https://localhost:$SERVER_PORT/"); done
+    # One curl, 300 full handshakes (--no-sessionid: no resumption between them), each a 403.
+    timeout -k 2 120 curl -q -s --noproxy '*' --no-sessionid --max-time 100 --cacert "$CERTS/ca.crt" \
+        --cert "$CERTS/other-client.crt" --key "$CERTS/other-client.key" -o /dev/null "${urls[@]}"
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$session"
+    assertEquals 'the trusted session was resumed after 300 strangers' yes "$SCLIENT_REUSED"
+    assertEquals 'resumed connection: status' 200 "$SCLIENT_STATUS"
 }
 
 # --- Start-up errors: one sentence naming the file at fault, exit 1 -------------------------------
