@@ -1,51 +1,62 @@
 /*
- * Chapter 03: trust only client certificates issued by our own CA.
+ * Chapter 05: chapter 03's server, ready to run for months.
  *
- * Chapter 02 accepted a client certificate from anybody. Here only our CA (--ca) may vouch for one:
- * a client whose chain fails a check completes the handshake, then gets 403, and the log says why.
+ * The same TLS, command line, routes and log as chapter 03, plus what a long-running server needs:
+ * new certificates, keys, CAs and CRLs without a restart (SIGHUP), a worker pool that wakes as few
+ * threads as it can, speed settings, and limits against clients that connect and then stall.
  *
  * Build:  make   (or alone, in this folder: cc server.c -o server -lssl -lcrypto -lpthread)
- * Run:    03-custom-ca-validation/server        (from the repository root, after `make certs`)
+ * Run:    05-production-server/server           (from the repository root, after `make certs`)
  * Try:    curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key https://localhost:5001/
  *
- * How to read it: Part 1 is the TLS lesson, Part 2 the plumbing (the same in every chapter).
- * TLS in 40 calls, in the order they run:
- *   at start-up, create_server_context():
- *     SSL_CTX_new(TLS_server_method())    a context: the settings every connection shares
- *     SSL_CTX_set_min_proto_version()     TLS 1.2 or newer
- *     SSL_CTX_set_options()               no renegotiation
- *     SSL_CTX_set_keylog_callback()       only when SSLKEYLOGFILE is set, for Wireshark
- *     SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_options(),
- *     SSL_CTX_set_num_tickets(), SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()
- *                                         speed, and a session's lifetime (tune_for_speed, Part 2)
- *     SSL_CTX_use_certificate_chain_file() our certificate, and the CA certificates above it
- *     SSL_CTX_use_PrivateKey_file()       the key that proves the certificate is ours
- *     SSL_CTX_check_private_key()         that the two belong together
- *   require_client_certificate():
- *     SSL_CTX_set_verify()                ask every client for a certificate, and require one
- *     SSL_CTX_set_session_id_context()    which server's policy a resumed session was made under
- *   trust_only_our_ca():
- *     SSL_CTX_get_cert_store(), SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list(),
- *     SSL_CTX_load_verify_file(), SSL_CTX_get_client_CA_list(), SSL_CTX_set_purpose()   our CA only
- *     X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   --crl, every level
- *   for each connection, serve_connection():
- *     SSL_CTX_up_ref()                    the context of the moment: SIGHUP may replace it (Part 2)
- *     SSL_new(), SSL_set_fd()             a TLS connection on the accepted socket
- *     SSL_set_app_data()                  where the verify callback notes the chain's first problem
- *     SSL_accept()                        the handshake (tls_handshake)
- *     X509_STORE_CTX_get_error(), SSL_set_verify_result()   the verify callback keeps it
- *     SSL_session_reused(), X509_cmp_current_time()   on resumption, check the expiry again
- *     SSL_get0_peer_certificate(), SSL_get_verify_result()   trusted (client_is_trusted)? Or 403
- *     SSL_read_ex()                       the request (read_request_head)
- *     SSL_get0_peer_certificate()         the client's certificate, for /whoami (Part 2)
- *     SSL_write_ex()                      the answer (tls_write_all)
- *     SSL_get_error()                     why a call returned early (wait_for_network)
- *     SSL_shutdown()                      close_notify: "the answer is complete"
- *     SSL_free()                          done
- *   SSL_CTX_free() when the server stops (main).
+ * How to read it: Part 1 is the TLS lesson, told top-down; Part 2, after a banner, is the
+ * plumbing (command line, socket, the worker pool, deadlines, HTTP, main), without a single
+ * OpenSSL call but the last SSL_CTX_free(). `make diff-05` shows what this chapter adds to 03.
+ * Left out on purpose: keep-alive, chunked bodies, HTTP/2 (never); rate limits across many
+ * addresses, which belong to a proxy or firewall in front (see the README).
+ *
+ * TLS in the order it runs: the OpenSSL calls, and the function that makes each. Left out: the
+ * error queue (ERR_*), and the calls that only read names, dates and versions for the log and the
+ * expiry warnings.
+ *   At start-up, one context: the settings every connection shares.
+ *    1. SSL_CTX_new(TLS_server_method())            create_server_context()
+ *    2. SSL_CTX_set_min_proto_version(TLS 1.2)      create_server_context()
+ *    3. SSL_CTX_set_cipher_list()                   create_server_context()
+ *    4. SSL_CTX_set_options(no renegotiation)       create_server_context()
+ *    5. SSL_CTX_set_options(no tickets), SSL_CTX_set_num_tickets(),
+ *       SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()   remember_sessions()
+ *    6. SSL_CTX_set_keylog_callback()               log_secrets_if_asked(), for Wireshark
+ *    6a. SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_client_hello_cb()
+ *                                                   tune_for_speed(), limit_slow_clients()
+ *    7. SSL_CTX_use_certificate_chain_file()        load_server_identity()
+ *    8. SSL_CTX_use_PrivateKey_file()               load_server_identity()
+ *    9. SSL_CTX_check_private_key()                 load_server_identity()
+ *   10. SSL_CTX_set_verify(), SSL_CTX_set_session_id_context()   require_client_certificate()
+ *   11. SSL_CTX_get_cert_store(), SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list(),
+ *       SSL_CTX_load_verify_file(), SSL_CTX_set_purpose()          trust_only_our_ca()
+ *   12. X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   the same, --crl
+ *   For each connection:
+ *    0. SSL_CTX_up_ref(): the context of the moment   current_tls_context()
+ *    1. SSL_new(), SSL_set_fd(), SSL_set_app_data() serve_connection()
+ *    2. SSL_accept(): the handshake                 tls_handshake()
+ *       (OpenSSL calls keep_first_problem_and_finish_handshake() for each certificate)
+ *   2a. on resumption, or when a reload replaced the trust store since the connection began:
+ *       X509_verify_cert() again                    verify_client_again()
+ *   2b. SSL_get_verify_result(): trusted, or 403    decide_on_the_client()
+ *    3. SSL_read_ex(): the request                  read_request_head()
+ *    4. SSL_write_ex(): the answer                  tls_write_all()
+ *       (after any of 2-4 that could not finish: SSL_get_error(), in wait_for_network())
+ *    5. SSL_shutdown(): close_notify                close_tls()
+ *    6. SSL_free()                                  serve_connection()
+ *       (after a 403, SSL_CTX_remove_session(): such a session is never resumed)
+ *   For GET /whoami, between 3 and 4: SSL_get0_peer_certificate(), the certificate the client
+ *   sent, and X509_digest(), its fingerprint, in answer_whoami().
+ *   On SIGHUP: create_server_context() again, then the swap  reload_tls_context()
+ *   When the server stops: SSL_CTX_free(), in main().
  */
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -54,16 +65,20 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/rand.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -72,18 +87,22 @@
  * ------------------------------------------------------------------------------------------- */
 
 /* A client gets this long for its handshake, its request and our response, all together. Without
- * a deadline, a client that connects and then says nothing would hold a worker forever. */
-#define CONNECTION_DEADLINE_MS  10000
+ * a deadline, a client that connects and then says nothing would hold a thread forever. Once its
+ * ClientHello is in, a client gets this long again: a person may be choosing a certificate in a
+ * browser's dialog. Before it, only HELLO_DEADLINE_MS (limit_slow_clients). */
+#define CONNECTION_DEADLINE_MS  30000
+#define HELLO_DEADLINE_MS       3000
 /* The request head (request line and headers) must fit in this many bytes, or we answer 431. */
 #define MAX_REQUEST_HEAD        8192
 #define MAX_RESPONSE            4096
 
-/* The TLS settings new connections start from: built at start-up, and built anew on SIGHUP (a
- * reload, Part 2). Read and replaced only under server_ctx_lock. */
+/* The TLS settings new connections start from: made at start-up, and made anew on SIGHUP (a
+ * reload). Read and replaced only under server_ctx_lock. */
 static SSL_CTX *server_ctx;
 static pthread_mutex_t server_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Written once when SIGINT or SIGTERM arrives; every worker polls it, so "readable" means "stop". */
+/* Written once when SIGINT or SIGTERM arrives; every connection polls it, so "readable" means "stop". */
 static int stop_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t stop_signal;  /* which signal it was, for the log */
 
 /* One client connection, from accept() to close(). */
 struct connection {
@@ -112,36 +131,26 @@ struct response {
     size_t body_length;
 };
 
-/* Part 1, the life of a connection, told top-down. */
-static void serve_connection(int fd, const struct sockaddr_storage *peer_address);
-static int tls_handshake(struct connection *c);
-static void check_expiry_again_if_resumed(struct connection *c);
-static void log_client_verdict(const struct connection *c);
-static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
-static int tls_write_all(struct connection *c, const char *data, size_t length);
-static int wait_for_network(struct connection *c, int ret);
-static const char *describe_tls_error(unsigned long error);
-/* Part 2, the plumbing that Part 1 calls. */
-static SSL_CTX *current_tls_context(void);
+/* What /whoami says about the client; NULL fields are JSON nulls. Part 1 fills it in. */
+struct identity {
+    const char *subject, *issuer, *serial, *not_before, *not_after, *sha256;
+};
+
+/* Part 1, the lesson, calls these from Part 2. */
 static const char *system_error(int error, char *out, size_t size);
-static int file_is_readable(const char *path, const char *what, const char *default_path);
-static int pem_file_unusable(const char *path, const char *what);
-static void warn_if_expiring(const char *file);
-static void append_to_key_log(const SSL *ssl, const char *line);
-static void tune_for_speed(SSL_CTX *ctx);
 static long long now_ms(void);
-static void describe_peer(const struct sockaddr_storage *address, char *out, size_t size);
 static void answer_plain_http(int fd);
 static size_t end_of_head(const char *data, size_t length, size_t searched);
 static int parse_request(char *head, size_t length, struct request *request);
 static void route(const struct request *request, struct connection *c, struct response *response);
 static int send_response(struct connection *c, const struct request *request,
                          const struct response *response);
+static void set_identity(struct response *response, const struct identity *who);
+/* And Part 2 calls these of Part 1. */
+static void serve_connection(int fd, const char *peer);
+static int tls_write_all(struct connection *c, const char *data, size_t length);
+static void answer_whoami(struct connection *c, struct response *response);
 static void printable_request_line(const char *head, size_t length, char *out, size_t size);
-static void name_to_text(const X509_NAME *name, char *out, size_t size);
-static void iso8601(const ASN1_TIME *time, char *out, size_t size);
-static void finish_connection(struct connection *c, int client_may_still_send);
-static void close_after_failed_handshake(struct connection *c);
 
 /* =============================================================================================
  * =============================================================================================
@@ -154,48 +163,162 @@ static void close_after_failed_handshake(struct connection *c);
  * ============================================================================================= */
 
 /* ---------------------------------------------------------------------------------------------
- * Command-line files: what the TLS set-up reads (Part 2's command line fills these in)
+ * TLS context set-up: who we are, and which TLS versions we speak
  * ------------------------------------------------------------------------------------------- */
 
+/* The files the set-up reads, named on the command line (Part 2; the flags are at the end of
+ * Part 1). */
 #define DEFAULT_CERT            "certs/server.crt"
 #define DEFAULT_KEY             "certs/server.key"
 #define DEFAULT_CA              "certs/ca.crt"
-
 struct tls_files {
     const char *cert_file;
     const char *key_file;
     const char *ca_file, *crl_file;   /* crl_file NULL: revocation is not checked */
 };
-
-#define TLS_FILES_DEFAULTS      { DEFAULT_CERT, DEFAULT_KEY, DEFAULT_CA, NULL }
-#define TLS_FILES_SYNOPSIS      "[--ca FILE] [--crl FILE] [--cert FILE] [--key FILE]"
-#define TLS_FILES_HELP \
-    "  --ca FILE             the only CA trusted to issue client certificates (default " DEFAULT_CA ")\n" \
-    "  --crl FILE            also refuse client certificates revoked in this CRL, PEM\n" \
-    "  --cert FILE           server certificate chain, PEM (default " DEFAULT_CERT ")\n" \
-    "  --key FILE            server private key, PEM (default " DEFAULT_KEY ")\n"
-/* Every file, for Part 2's reload (SIGHUP): it reads them all again and says which changed. */
+/* Every file, for the reload: it reads them all again and says which changed. */
 #define TLS_FILES_LIST(f)      { (f)->cert_file, (f)->key_file, (f)->ca_file, (f)->crl_file }
 
-/* Part 2's parser offers each flag it does not know here. Returns 0 when it is not ours either. */
-static int set_tls_file(struct tls_files *files, const char *flag, const char *value)
+static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char *key_file);
+static int log_secrets_if_asked(SSL_CTX *ctx);
+static void tune_for_speed(SSL_CTX *ctx);
+static void limit_slow_clients(SSL_CTX *ctx);
+static SSL_CTX *current_tls_context(void);
+/* Where the set-up writes its problems: stderr, or during a reload, a file read back for the log. */
+static FILE *setup_messages;
+#define SETUP_MESSAGES (setup_messages != NULL ? setup_messages : stderr)
+static int require_client_certificate(SSL_CTX *ctx);
+static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_file);
+static void remember_sessions(SSL_CTX *ctx);
+static void warn_if_expiring(const char *file);
+
+/*
+ * One context holds what every connection shares: our certificate and key, the TLS versions and
+ * ciphers we accept, the session cache. Each connection then gets an SSL object made from it.
+ */
+static SSL_CTX *create_server_context(const struct tls_files *files)
 {
-    if (strcmp(flag, "--cert") == 0)
-        files->cert_file = value;
-    else if (strcmp(flag, "--key") == 0)
-        files->key_file = value;
-    else if (strcmp(flag, "--ca") == 0)
-        files->ca_file = value;
-    else if (strcmp(flag, "--crl") == 0)
-        files->crl_file = value;
-    else
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    if (ctx == NULL) {
+        fprintf(SETUP_MESSAGES, "server: cannot create the TLS context\n");
+        ERR_print_errors_fp(SETUP_MESSAGES);
+        return NULL;
+    }
+    /* TLS 1.0 and 1.1 have known weaknesses and are deprecated (RFC 8996): refuse them. In
+     * TLS 1.2, accept only an ephemeral key exchange (ECDHE: a stolen key cannot decrypt
+     * recorded traffic) with an AEAD cipher (GCM or ChaCha20-Poly1305: no CBC, no SHA-1). TLS
+     * 1.3's suites all have both, and are set apart (SSL_CTX_set_ciphersuites). */
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1
+        || SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
+        fprintf(SETUP_MESSAGES, "server: cannot set the TLS versions and ciphers\n");
+        ERR_print_errors_fp(SETUP_MESSAGES);
+        goto fail;
+    }
+    /* In TLS 1.2 either side may ask to renegotiate, and each renegotiation costs the server a
+     * full handshake: an easy denial of service. OpenSSL 3 already refuses a renegotiation the
+     * client starts (unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set); this option also stops the
+     * server from ever starting one. TLS 1.3 has no renegotiation at all. */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    remember_sessions(ctx);
+    tune_for_speed(ctx);
+    limit_slow_clients(ctx);
+    if (!log_secrets_if_asked(ctx) || !load_server_identity(ctx, files->cert_file, files->key_file)
+        || !require_client_certificate(ctx)
+        || !trust_only_our_ca(ctx, files->ca_file, files->crl_file))
+        goto fail;
+    return ctx;
+
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* OpenSSL's own messages ("no such file", "no start line") do not say which of our files was at
+ * fault, so we open each file ourselves first and name it when it cannot be read. */
+static int file_is_readable(const char *path, const char *what, const char *default_path)
+{
+    FILE *f = fopen(path, "r");
+    char reason[128];
+
+    if (f == NULL) {
+        fprintf(SETUP_MESSAGES, "server: cannot read the %s '%s': %s%s\n", what, path,
+                system_error(errno, reason, sizeof reason),
+                strcmp(path, default_path) == 0 ? " (run 'make certs' to create it)" : "");
         return 0;
+    }
+    fclose(f);
     return 1;
 }
 
-/* ---------------------------------------------------------------------------------------------
- * TLS context set-up: who we are, and which TLS versions we speak
- * ------------------------------------------------------------------------------------------- */
+/* A file we could read but OpenSSL could not use: name it, then print OpenSSL's reasons. */
+static int pem_file_unusable(const char *path, const char *what)
+{
+    fprintf(SETUP_MESSAGES, "server: '%s' does not hold a usable PEM %s\n", path, what);
+    ERR_print_errors_fp(SETUP_MESSAGES);
+    return 0;
+}
+
+/* A certificate's subject or issuer on one line, like "CN=client,O=Example" (RFC 2253), with
+ * control characters escaped: a certificate's names are chosen by whoever made it. */
+static void name_to_text(const X509_NAME *name, char *out, size_t size)
+{
+    BIO *text = BIO_new(BIO_s_mem());
+    int length = 0;
+
+    if (text != NULL && X509_NAME_print_ex(text, name, 0, XN_FLAG_RFC2253) >= 0)
+        length = BIO_read(text, out, (int)size - 1);
+    out[length > 0 ? length : 0] = '\0';
+    BIO_free(text);
+}
+
+/* A certificate's date as "2026-01-31T12:00:00Z" (ISO 8601, UTC). */
+static void iso8601(const ASN1_TIME *time, char *out, size_t size)
+{
+    struct tm t;
+
+    if (ASN1_TIME_to_tm(time, &t) == 1)
+        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.tm_year + 1900, t.tm_mon + 1,
+                 t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
+    else
+        snprintf(out, size, "unknown");
+}
+
+/* How many days ahead the expiry warnings look. */
+#define EXPIRY_WARNING_DAYS     7
+
+/*
+ * Nothing warns before the day a file of ours runs out, so we do, at start-up. Past its notAfter
+ * date a certificate is refused by whoever checks it; past its nextUpdate date a CRL is no longer
+ * believed, and every certificate it covers is refused ("CRL has expired").
+ */
+static void warn_if_expiring(const char *file)
+{
+    BIO *in = BIO_new_file(file, "r");
+    STACK_OF(X509_INFO) *items = in != NULL ? PEM_X509_INFO_read_bio(in, NULL, NULL, NULL) : NULL;
+    time_t soon = time(NULL) + EXPIRY_WARNING_DAYS * 24 * 60 * 60;
+    char name[256], date[80];
+    int i;
+
+    for (i = 0; i < sk_X509_INFO_num(items); i++) {
+        X509_INFO *item = sk_X509_INFO_value(items, i);
+        const ASN1_TIME *end = item->x509 != NULL ? X509_get0_notAfter(item->x509)
+                               : item->crl != NULL ? X509_CRL_get0_nextUpdate(item->crl) : NULL;
+
+        if (end == NULL || X509_cmp_time(end, &soon) > 0)
+            continue;
+        name_to_text(item->x509 != NULL ? X509_get_subject_name(item->x509)
+                                        : X509_CRL_get_issuer(item->crl), name, sizeof name);
+        iso8601(end, date, sizeof date);
+        fprintf(SETUP_MESSAGES, "server: warning: %s %s in '%s' %s %s; after that date %s\n",
+                item->x509 != NULL ? "the certificate" : "the CRL from", name, file,
+                X509_cmp_current_time(end) < 0 ? "expired on" : "expires on", date,
+                item->x509 != NULL ? "it is refused" : "every certificate it covers is refused");
+    }
+    sk_X509_INFO_pop_free(items, X509_INFO_free);
+    BIO_free(in);
+    ERR_clear_error();
+}
 
 /*
  * The server's identity is a certificate (public: our name, our public key, and a CA's signature
@@ -218,19 +341,17 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
         return pem_file_unusable(key_file, "private key");
     /* A key from another pair would let the server start and then fail every handshake. */
     if (SSL_CTX_check_private_key(ctx) != 1) {
-        fprintf(stderr, "server: the private key '%s' does not match the certificate '%s'\n",
+        fprintf(SETUP_MESSAGES, "server: the private key '%s' does not match the certificate '%s'\n",
                 key_file, cert_file);
-        ERR_print_errors_fp(stderr);
+        ERR_print_errors_fp(SETUP_MESSAGES);
         return 0;
     }
     return 1;
 }
 
-/*
- * OpenSSL checks the client's certificate chain and calls this with its verdict on each
- * certificate, here against our trust store. We keep the first problem, note where it was for the
- * log, and finish the handshake. NEVER USE THIS WITHOUT THE 403 GATE: alone, it lets everyone in.
- */
+/* OpenSSL checks the client's chain and calls this with its verdict on each certificate, here
+ * against our trust store. We keep the first problem, note where it was for the log, and finish
+ * the handshake. NEVER USE THIS WITHOUT THE 403 GATE: alone, it lets everyone in. */
 static int keep_first_problem_and_finish_handshake(int preverify_ok, X509_STORE_CTX *chain)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(chain, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -259,20 +380,18 @@ static int keep_first_problem_and_finish_handshake(int preverify_ok, X509_STORE_
  * Mutual TLS. SSL_VERIFY_PEER makes the server send a CertificateRequest; the client answers with
  * its certificate chain and a CertificateVerify message, a signature over the handshake so far
  * made with its private key. FAIL_IF_NO_PEER_CERT turns "may send one" into "must send one".
+ * A resumed session skips all that, so OpenSSL resumes one only under the session id context it
+ * was made under: it names the policy, so a session made where any certificate will do never
+ * resumes where only our CA's will (at most 32 bytes).
  */
 static int require_client_certificate(SSL_CTX *ctx)
 {
-    static const char session_id_context[] = "mtls-by-example 03: our CA only";
-
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                        keep_first_problem_and_finish_handshake);
-    /* A resumed session skips the certificate exchange, so OpenSSL resumes one only under the
-     * session id context it was made under. It names the policy (at most 32 bytes): a session
-     * made where any certificate will do must never resume where only our CA's will. */
-    if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)session_id_context,
-                                       sizeof session_id_context - 1) != 1) {
-        fprintf(stderr, "server: cannot set the session id context\n");
-        ERR_print_errors_fp(stderr);
+    if (SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-by-example 03: our CA only",
+                                       strlen("mtls-by-example 03: our CA only")) != 1) {
+        fprintf(SETUP_MESSAGES, "server: cannot set the session id context\n");
+        ERR_print_errors_fp(SETUP_MESSAGES);
         return 0;
     }
     return 1;
@@ -314,152 +433,109 @@ static int client_is_trusted(SSL *ssl)
     return SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
 }
 
-static SSL_CTX *create_server_context(const struct tls_files *files)
+/* Sessions kept for resumption, oldest dropped first: a bound on the memory they take. */
+#define SESSION_CACHE_SIZE      256
+/* How long a session can wait to be resumed (OpenSSL's default: 7200 s); nginx's default. */
+#define SESSION_LIFETIME_SECONDS 300
+
+/*
+ * A client that comes back can resume its session: a short handshake with no certificates and no
+ * signatures, relying on what the full handshake established. The session waits in this server's
+ * memory, and the client gets only its name (a short ticket, one per handshake). The alternative,
+ * TLS's default, hands the client the whole session encrypted with a key only the server knows.
+ * Resuming skips every check of the full handshake, so a session must not wait long: five
+ * minutes still covers a client's burst of connections.
+ */
+static void remember_sessions(SSL_CTX *ctx)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_sess_set_cache_size(ctx, SESSION_CACHE_SIZE);
+    SSL_CTX_set_timeout(ctx, SESSION_LIFETIME_SECONDS);
+}
 
-    if (ctx == NULL) {
-        fprintf(stderr, "server: cannot create the TLS context\n");
-        ERR_print_errors_fp(stderr);
-        return NULL;
-    }
-    /* TLS 1.0 and 1.1 have known weaknesses and are deprecated (RFC 8996): refuse them. */
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-        fprintf(stderr, "server: cannot set TLS 1.2 as the minimum version\n");
-        ERR_print_errors_fp(stderr);
-        goto fail;
-    }
-    /* In TLS 1.2 either side may ask to renegotiate, and each renegotiation costs the server a
-     * full handshake: an easy denial of service. OpenSSL 3 already refuses a renegotiation the
-     * client starts (unless SSL_OP_ALLOW_CLIENT_RENEGOTIATION is set); this option also stops the
-     * server from ever starting one. TLS 1.3 has no renegotiation at all. */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    if (getenv("SSLKEYLOGFILE") != NULL) {
-        fprintf(stderr, "server: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n",
-                getenv("SSLKEYLOGFILE"));
-        SSL_CTX_set_keylog_callback(ctx, append_to_key_log);
-    }
-    /* Speed, with no new TLS idea: read-ahead, the exact chain, the session cache (Part 2). */
-    tune_for_speed(ctx);
-    if (!load_server_identity(ctx, files->cert_file, files->key_file)
-        || !require_client_certificate(ctx)
-        || !trust_only_our_ca(ctx, files->ca_file, files->crl_file))
-        goto fail;
-    return ctx;
+/*
+ * SSLKEYLOGFILE is the convention curl and browsers share for debugging: each session's secrets
+ * are appended to that file, so Wireshark can decrypt a capture. Anyone who can read the file can
+ * read the traffic, so it is off unless the variable is set, we warn when it is, the file is made
+ * readable by its owner only, and a symbolic link is refused (it could point anywhere).
+ */
+static void append_to_key_log(const SSL *ssl, const char *line)
+{
+    const char *path = getenv("SSLKEYLOGFILE");
+    int fd = path != NULL ? open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC) : -1;
+    char text[1024];
+    int length = snprintf(text, sizeof text, "%s\n", line);
 
-fail:
-    SSL_CTX_free(ctx);
-    return NULL;
+    (void)ssl;
+    if (fd >= 0) {
+        /* One write() to a file opened O_APPEND: lines from two connections land whole. */
+        if (length > 0 && (size_t)length < sizeof text && write(fd, text, (size_t)length) < 0) {
+            /* Nowhere to report it: the key log is a debugging aid, never needed to serve. */
+        }
+        close(fd);
+    }
+}
+
+static int log_secrets_if_asked(SSL_CTX *ctx)
+{
+    const char *path = getenv("SSLKEYLOGFILE");
+    struct stat info;
+    int fd;
+
+    if (path == NULL)
+        return 1;
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || fstat(fd, &info) != 0 || ((info.st_mode & 077) != 0 && fchmod(fd, 0600) != 0)) {
+        fprintf(SETUP_MESSAGES, "server: cannot use the key log SSLKEYLOGFILE='%s': %s\n", path,
+                errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    if ((info.st_mode & 077) != 0)
+        fprintf(SETUP_MESSAGES, "server: warning: others could read the key log '%s'; it is now mode 0600\n",
+                path);
+    close(fd);
+    fprintf(SETUP_MESSAGES, "server: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n", path);
+    SSL_CTX_set_keylog_callback(ctx, append_to_key_log);
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * One connection: handshake, request, response, all before one deadline
  * ------------------------------------------------------------------------------------------- */
 
-/*
- * The life of one connection, called by a worker (Part 2) with a freshly accepted socket. The
- * SSL object holds this connection's TLS state; it reads its settings from the shared context.
- */
-static void serve_connection(int fd, const struct sockaddr_storage *peer_address)
-{
-    static const struct response forbidden = { 403, "text/plain", "", "", 0 };
-    struct connection c = { .fd = fd, .deadline_ms = now_ms() + CONNECTION_DEADLINE_MS };
-    struct request request = { NULL, NULL, 0 };
-    struct response response;
-    /* Zero-filled (8 KiB, about a microsecond): gcc's analyzer cannot see that SSL_read_ex()
-     * fills what read_request_head() then reads, and this settles it for every path. */
-    char head[MAX_REQUEST_HEAD + 1] = "", request_line[256];
-    size_t length = 0;
-    SSL_CTX *ctx;
-    int on = 1;
+static int tls_handshake(struct connection *c);
+static int wait_for_network(struct connection *c, int ret);
+static void close_after_failed_handshake(struct connection *c);
+static void answer_one_request(struct connection *c);
+static int decide_on_the_client(struct connection *c);
 
-    describe_peer(peer_address, c.peer, sizeof c.peer);
-    /* Non-blocking, so that wait_for_network() can enforce the deadline; no Nagle delay, because
-     * every message we send is complete and nothing more is coming to fill a packet. */
-    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0
-        || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) {
-        printf("%s cannot set up the socket: %s\n", c.peer,
-               system_error(errno, c.failure_text, sizeof c.failure_text));
-        return;
-    }
-    /* The settings of the moment. A reload (SIGHUP) may replace them while this connection runs;
-     * it keeps the ones it started with, because the SSL object holds a reference of its own. */
-    ctx = current_tls_context();
+/*
+ * The life of one connection, in a thread of its own (Part 2), with a freshly accepted socket.
+ * The SSL object holds this connection's TLS state; it reads its settings from the shared context.
+ */
+static void serve_connection(int fd, const char *peer)
+{
+    struct connection c = { .fd = fd, .deadline_ms = now_ms() + HELLO_DEADLINE_MS };
+    /* The settings of the moment. A reload may replace them while this connection runs; it
+     * keeps the ones it started with, because the SSL object holds a reference of its own. */
+    SSL_CTX *ctx = current_tls_context();
+
+    snprintf(c.peer, sizeof c.peer, "%s", peer);
     c.ssl = SSL_new(ctx);
     SSL_CTX_free(ctx);
     if (c.ssl == NULL || SSL_set_fd(c.ssl, fd) != 1 || SSL_set_app_data(c.ssl, &c) != 1) {
         printf("%s cannot create the TLS connection\n", c.peer);
         ERR_print_errors_fp(stdout);
-        SSL_free(c.ssl);
-        return;
-    }
-
-    if (!tls_handshake(&c)) {
-        printf("%s handshake failed: %s\n", c.peer, c.failure);
-        if (ERR_GET_LIB(c.tls_error) == ERR_LIB_SSL
-            && ERR_GET_REASON(c.tls_error) == SSL_R_HTTP_REQUEST)
-            answer_plain_http(fd);
+    } else if (!tls_handshake(&c)) {
         close_after_failed_handshake(&c);
-        SSL_free(c.ssl);
-        return;
+    } else if (decide_on_the_client(&c)) {   /* 403 first: a stranger's request is never read */
+        answer_one_request(&c);
     }
-    check_expiry_again_if_resumed(&c);
-    log_client_verdict(&c);
-    if (!client_is_trusted(c.ssl)) {   /* 403 first: a stranger's request is never even read */
-        if (send_response(&c, &request, &forbidden))
-            finish_connection(&c, 1);
-        SSL_free(c.ssl);
-        return;
-    }
-
-    response.status = read_request_head(&c, head, sizeof head, &length);
-    if (response.status == 0) {
-        printf("%s %s %s no request: %s\n", c.peer, SSL_get_version(c.ssl),
-               SSL_get_cipher_name(c.ssl), c.failure);
-        SSL_free(c.ssl);
-        return;
-    }
-    printable_request_line(head, length, request_line, sizeof request_line);
-    if (response.status == 200)
-        response.status = parse_request(head, length, &request);
-    route(&request, &c, &response);
-    if (send_response(&c, &request, &response)) {
-        printf("%s %s %s \"%s\" %d\n", c.peer, SSL_get_version(c.ssl), SSL_get_cipher_name(c.ssl),
-               request_line, response.status);
-        finish_connection(&c, response.status == 431);
-    } else {
-        printf("%s %s %s \"%s\" %d not delivered: %s\n", c.peer, SSL_get_version(c.ssl),
-               SSL_get_cipher_name(c.ssl), request_line, response.status, c.failure);
-    }
-    ERR_clear_error();
     SSL_free(c.ssl);
-}
-
-static void log_client_verdict(const struct connection *c)
-{
-    X509 *cert = SSL_get0_peer_certificate(c->ssl);
-    char subject[256] = "(no certificate)", issuer[256] = "(nobody)";
-
-    if (cert != NULL) {
-        name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
-        name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
-    }
-    if (client_is_trusted(c->ssl))
-        printf("%s trusted %s issued by %s\n", c->peer, subject, issuer);
-    else
-        printf("%s rejected %s issued by %s: %s%s; answered 403\n", c->peer, subject, issuer,
-               X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)), c->chain_problem);
-}
-
-/* A resumed session keeps the verdict of the handshake that made it, against that day's clock:
- * check notAfter again (notBefore, past then, is past now). Unreadable (0) counts as expired. */
-static void check_expiry_again_if_resumed(struct connection *c)
-{
-    if (SSL_session_reused(c->ssl) && client_is_trusted(c->ssl)
-        && X509_cmp_current_time(X509_get0_notAfter(SSL_get0_peer_certificate(c->ssl))) <= 0) {
-        SSL_set_verify_result(c->ssl, X509_V_ERR_CERT_HAS_EXPIRED);
-        snprintf(c->chain_problem, sizeof c->chain_problem, " (checked again on resumption)");
-    }
+    ERR_clear_error();
 }
 
 /*
@@ -482,6 +558,97 @@ static int tls_handshake(struct connection *c)
         if (!wait_for_network(c, ret))
             return 0;
     }
+}
+
+static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
+static void verify_client_again(struct connection *c);
+static void close_tls(struct connection *c, int client_may_still_send);
+
+/* The handshake is over and OpenSSL's verdict on the client's chain is in. Trusted: go on. Not:
+ * the log says why, the client gets an empty 403, and its session is dropped from the cache, so
+ * that strangers' sessions never push out a trusted client's. */
+static int decide_on_the_client(struct connection *c)
+{
+    static const struct request request = { "GET", "/", 0 };
+    static const struct response forbidden = { 403, "text/plain", "", "", 0 };
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    char subject[256] = "(no certificate)", issuer[256] = "(nobody)";
+
+    verify_client_again(c);
+    if (cert != NULL) {
+        name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
+        name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
+    }
+    if (client_is_trusted(c->ssl)) {
+        printf("%s trusted %s issued by %s\n", c->peer, subject, issuer);
+        return 1;
+    }
+    printf("%s rejected %s issued by %s: %s%s; answered 403\n", c->peer, subject, issuer,
+           X509_verify_cert_error_string(SSL_get_verify_result(c->ssl)), c->chain_problem);
+    SSL_CTX_remove_session(SSL_get_SSL_CTX(c->ssl), SSL_get0_session(c->ssl));
+    if (send_response(c, &request, &forbidden))
+        close_tls(c, 1);
+    return 0;
+}
+
+/* The chain check of the handshake can be out of date by now, in two ways: a resumed session
+ * skips it and keeps the verdict of the handshake that made the session, against that day's CA,
+ * CRL and clock; and a reload may have brought a new CA or CRL since this connection began. Then
+ * the client's chain is checked again, against the current trust store, with the same purpose
+ * and flags, exactly as a full handshake would. */
+static void verify_client_again(struct connection *c)
+{
+    SSL_CTX *now = current_tls_context();
+    X509_STORE_CTX *check = NULL;
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+
+    if ((SSL_session_reused(c->ssl) || SSL_get_SSL_CTX(c->ssl) != now) && cert != NULL
+        && SSL_get_verify_result(c->ssl) == X509_V_OK) {
+        check = X509_STORE_CTX_new();
+        if (check == NULL
+            || X509_STORE_CTX_init(check, SSL_CTX_get_cert_store(now), cert,
+                                   SSL_get_peer_cert_chain(c->ssl)) != 1
+            || X509_STORE_CTX_set_default(check, "ssl_client") != 1
+            || X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(check), SSL_CTX_get0_param(now)) != 1
+            || X509_verify_cert(check) != 1) {
+            SSL_set_verify_result(c->ssl, check != NULL && X509_STORE_CTX_get_error(check) != X509_V_OK
+                                          ? X509_STORE_CTX_get_error(check) : X509_V_ERR_UNSPECIFIED);
+            snprintf(c->chain_problem, sizeof c->chain_problem, " (checked again on %s)",
+                     SSL_session_reused(c->ssl) ? "resumption" : "reload");
+        }
+    }
+    X509_STORE_CTX_free(check);
+    SSL_CTX_free(now);
+}
+
+/* Over TLS, a request is read and answered as over plain TCP; only the calls change. */
+static void answer_one_request(struct connection *c)
+{
+    struct request request = { NULL, NULL, 0 };
+    struct response response;
+    /* Zero-filled (8 KiB, about a microsecond): gcc's analyzer cannot see that SSL_read_ex()
+     * fills what read_request_head() then reads, and this settles it for every path. */
+    char head[MAX_REQUEST_HEAD + 1] = "", request_line[256];
+    size_t length = 0;
+
+    response.status = read_request_head(c, head, sizeof head, &length);
+    if (response.status == 0) {
+        printf("%s %s %s no request: %s\n", c->peer, SSL_get_version(c->ssl),
+               SSL_get_cipher_name(c->ssl), c->failure);
+        return;
+    }
+    printable_request_line(head, length, request_line, sizeof request_line);
+    if (response.status == 200)
+        response.status = parse_request(head, length, &request);
+    route(&request, c, &response);
+    if (!send_response(c, &request, &response)) {
+        printf("%s %s %s \"%s\" %d not delivered: %s\n", c->peer, SSL_get_version(c->ssl),
+               SSL_get_cipher_name(c->ssl), request_line, response.status, c->failure);
+        return;
+    }
+    printf("%s %s %s \"%s\" %d\n", c->peer, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+           request_line, response.status);
+    close_tls(c, response.status == 431);
 }
 
 /*
@@ -510,6 +677,7 @@ static int read_request_head(struct connection *c, char *head, size_t size, size
     return 431;
 }
 
+/* Called by send_response() in Part 2. */
 static int tls_write_all(struct connection *c, const char *data, size_t length)
 {
     size_t written;
@@ -532,6 +700,8 @@ static int tls_write_all(struct connection *c, const char *data, size_t length)
 /* ---------------------------------------------------------------------------------------------
  * Waiting for the network
  * ------------------------------------------------------------------------------------------- */
+
+static const char *describe_tls_error(unsigned long error);
 
 /*
  * Our sockets are non-blocking: a blocking read() could wait forever for a silent client, and we
@@ -635,54 +805,384 @@ static const char *describe_tls_error(unsigned long error)
     return reason != NULL ? reason : "TLS error";
 }
 
-/* =============================================================================================
- * =============================================================================================
- *
- *     PART 2: THE PLUMBING
- *
- *     Identical in every chapter, byte for byte, and no new TLS idea in it: the command line,
- *     the listening socket, the workers, signals, deadlines, HTTP and the routes, main, and
- *     what makes the server fast. `diff` between two chapters therefore shows only the lesson.
- *
- * =============================================================================================
- * ============================================================================================= */
-
 /* ---------------------------------------------------------------------------------------------
- * Constants
+ * Who the client is: GET /whoami
  * ------------------------------------------------------------------------------------------- */
 
-#define DEFAULT_PORT            5001
-#define DEFAULT_BIND            "127.0.0.1"
-/* At most this many worker threads, one per connection served at the same time. Connections
- * beyond it wait in the kernel's listen queue until a worker is free. */
-#define DEFAULT_MAX_CONNECTIONS 128
-#define MAX_CONNECTIONS_LIMIT   4096
+/* Called by route() in Part 2: what the client's certificate says about it. OpenSSL keeps the
+ * certificate from the handshake; a field it cannot tell stays null. */
+static void answer_whoami(struct connection *c, struct response *response)
+{
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    struct identity who = { NULL, NULL, NULL, NULL, NULL, NULL };
+    char subject[256], issuer[256], not_before[80], not_after[80], sha256[3 * EVP_MAX_MD_SIZE + 1];
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0, i;
+    BIGNUM *serial = cert != NULL ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL) : NULL;
+    char *serial_hex = serial != NULL ? BN_bn2hex(serial) : NULL;
+
+    if (cert != NULL) {   /* always, since the handshake requires one */
+        name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
+        name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
+        iso8601(X509_get0_notBefore(cert), not_before, sizeof not_before);
+        iso8601(X509_get0_notAfter(cert), not_after, sizeof not_after);
+        who = (struct identity){ subject, issuer, serial_hex, not_before, not_after, NULL };
+        if (X509_digest(cert, EVP_sha256(), digest, &length) == 1)
+            who.sha256 = sha256;
+        for (i = 0; i < length; i++)
+            snprintf(sha256 + 3 * i, 4, i + 1 < length ? "%02X:" : "%02X", digest[i]);
+    }
+    set_identity(response, &who);
+    OPENSSL_free(serial_hex);
+    BN_free(serial);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Closing: close_notify after the answer, a short linger after a failure
+ * ------------------------------------------------------------------------------------------- */
+
+/* How long, at most, we wait for a client to finish sending after we have answered or refused
+ * it: long enough for the last bytes in flight, too short for a client to hold a thread. */
+#define LINGER_MS               1000
+
+/*
+ * close_notify tells the client the answer is complete and was not cut short: without it, a
+ * client cannot tell our end from an attacker cutting the connection. When we answered before
+ * reading all the client sent (431), what it still sends is read and thrown away for a moment:
+ * closing a socket with unread bytes in it makes the kernel send a reset (RST), which can destroy
+ * our answer before the client reads it.
+ */
+static void close_tls(struct connection *c, int client_may_still_send)
+{
+    char discard[4096];
+    size_t got;
+    int ret;
+
+    ERR_clear_error();
+    /* 1: both sides said close_notify; 0: ours is sent, which is all a server that closes needs. */
+    if (SSL_shutdown(c->ssl) < 0)
+        return;
+    if (c->deadline_ms > now_ms() + LINGER_MS)
+        c->deadline_ms = now_ms() + LINGER_MS;
+    while (client_may_still_send) {
+        ERR_clear_error();
+        ret = SSL_read_ex(c->ssl, discard, sizeof discard, &got);
+        if (ret != 1 && !wait_for_network(c, ret))
+            break;
+    }
+}
+
+/* A client that speaks plain HTTP to this port gets a plain answer it can read, as nginx does. */
+static void answer_plain_http(int fd)
+{
+    static const char body[] = "This port speaks HTTPS: use https:// in the URL.\n";
+    char answer[256];
+    int length = snprintf(answer, sizeof answer,
+                          "HTTP/1.1 400 Bad Request\r\n"
+                          "Content-Type: text/plain\r\n"
+                          "Content-Length: %zu\r\n"
+                          "Connection: close\r\n"
+                          "\r\n"
+                          "%s",
+                          sizeof body - 1, body);
+
+    if (write(fd, answer, (size_t)length) < 0) {
+        /* The client is gone; there is nobody left to tell. */
+    }
+}
+
+/*
+ * After a failed handshake our alert (or the plain-HTTP answer) is on its way, but the client may
+ * have sent more: a TLS 1.3 client sends its request right after its Finished, without waiting.
+ * Closing with those bytes unread makes the kernel send a reset, and the client's kernel then
+ * throws away the alert its program has not read yet: the client reports "connection reset"
+ * instead of the reason. So we send our FIN, then read and drop what arrives until the client
+ * closes too: at most LINGER_MS, never past the deadline, and not once the server is stopping.
+ */
+static void close_after_failed_handshake(struct connection *c)
+{
+    char discard[4096];
+    long long until = now_ms() + LINGER_MS, left;
+    struct pollfd fds[2] = { { c->fd, POLLIN, 0 }, { stop_pipe[0], POLLIN, 0 } };
+
+    printf("%s handshake failed: %s\n", c->peer, c->failure);
+    if (ERR_GET_LIB(c->tls_error) == ERR_LIB_SSL && ERR_GET_REASON(c->tls_error) == SSL_R_HTTP_REQUEST)
+        answer_plain_http(c->fd);
+    if (until > c->deadline_ms)
+        until = c->deadline_ms;
+    if (shutdown(c->fd, SHUT_WR) != 0)
+        return;
+    for (;;) {
+        left = until - now_ms();
+        if (left <= 0 || poll(fds, 2, (int)left) <= 0 || fds[1].revents != 0
+            || read(c->fd, discard, sizeof discard) <= 0)
+            return;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Speed: settings that change nothing a client can see but the timing
+ * ------------------------------------------------------------------------------------------- */
+
+static void tune_for_speed(SSL_CTX *ctx)
+{
+    /* Read whatever the client has sent in one read(), not a record header first and then its
+     * body: one system call per TLS record instead of two. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    /* Send exactly the chain in our certificate file. Otherwise OpenSSL would try to complete the
+     * chain from its trust store on every handshake, which costs time and can send the root. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Slow clients: a short wait for the ClientHello, a long one after it
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * A connection that never sends its ClientHello costs an attacker nothing and holds a worker, so
+ * it gets HELLO_DEADLINE_MS. Once the ClientHello is in, the client has shown it speaks TLS, and
+ * the deadline moves to CONNECTION_DEADLINE_MS from then: long enough for a person choosing a
+ * certificate in a browser's dialog, which opens after our CertificateRequest. (Connections per
+ * address are capped too, in Part 2's worker pool: --max-per-address.)
+ */
+static int hello_arrived(SSL *ssl, int *alert, void *unused)
+{
+    struct connection *c = SSL_get_app_data(ssl);
+
+    (void)alert;
+    (void)unused;
+    if (c != NULL && c->deadline_ms < now_ms() + CONNECTION_DEADLINE_MS - HELLO_DEADLINE_MS)
+        c->deadline_ms = now_ms() + CONNECTION_DEADLINE_MS;
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+static void limit_slow_clients(SSL_CTX *ctx)
+{
+    SSL_CTX_set_client_hello_cb(ctx, hello_arrived, NULL);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reload: SIGHUP reads the certificate, key, CA and CRL again, without a restart
+ * ------------------------------------------------------------------------------------------- */
+
+#define MAX_TLS_FILES           8
+#define SHA256_BYTES            32
+
+/* A SHA-256 of each file's bytes, to tell which files a reload found changed. */
+struct file_digests {
+    unsigned char sha256[MAX_TLS_FILES][SHA256_BYTES];
+};
+
+/* Every new connection calls this (serve_connection). The reference it returns keeps the
+ * context alive even if a reload replaces it a moment later; SSL_new() takes one of its own. */
+static SSL_CTX *current_tls_context(void)
+{
+    SSL_CTX *ctx;
+
+    pthread_mutex_lock(&server_ctx_lock);
+    ctx = server_ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&server_ctx_lock);
+    return ctx;
+}
+
+/* The SHA-256 of a file's bytes; all zero when it cannot be read (a reload then says why). */
+static void digest_file(const char *path, unsigned char sha256[SHA256_BYTES])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
+    unsigned char buffer[4096];
+    size_t got;
+    int ok = md != NULL && f != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+
+    while (ok && (got = fread(buffer, 1, sizeof buffer, f)) > 0)
+        ok = EVP_DigestUpdate(md, buffer, got) == 1;
+    if (!ok || (f != NULL && ferror(f)) || EVP_DigestFinal_ex(md, sha256, NULL) != 1)
+        memset(sha256, 0, SHA256_BYTES);
+    if (f != NULL)
+        fclose(f);
+    EVP_MD_CTX_free(md);
+    ERR_clear_error();
+}
+
+/* Fills digests for every file (TLS_FILES_LIST, below; a NULL path is an option not given);
+ * writes the names of those that differ from before into changed. */
+static void digest_tls_files(const struct tls_files *files, struct file_digests *digests,
+                             const struct file_digests *before, char *changed, size_t size)
+{
+    const char *const paths[] = TLS_FILES_LIST(files);
+    size_t i, used = 0;
+
+    changed[0] = '\0';
+    for (i = 0; i < sizeof paths / sizeof paths[0] && i < MAX_TLS_FILES; i++) {
+        digest_file(paths[i], digests->sha256[i]);
+        if (before != NULL && used < size
+            && memcmp(digests->sha256[i], before->sha256[i], SHA256_BYTES) != 0)
+            used += (size_t)snprintf(changed + used, size - used, "%s'%s'", used > 0 ? ", " : "",
+                                     paths[i]);
+    }
+}
+
+/* From an OpenSSL error line, "...:error:0480006C:PEM routines:func:no start line:file:...",
+ * copies the reason ("no start line"). Returns 0 when the line is not one of those. */
+static int openssl_reason(const char *line, char *out, size_t size)
+{
+    const char *field = strstr(line, ":error:");
+    int colons;
+
+    for (colons = 0; field != NULL && colons < 4; colons++)
+        field = strchr(field + 1, ':');
+    if (field == NULL)
+        return 0;
+    snprintf(out, size, "%.*s", (int)strcspn(field + 1, ":"), field + 1);
+    return 1;
+}
+
+/*
+ * At start-up the set-up functions explain a problem on stderr, over several lines. At a reload
+ * the log gets one line instead: the first thing they said (it names the file) and OpenSSL's
+ * reason from its first error line. Meanwhile they write to a temporary file (setup_messages), so
+ * that nothing touches the descriptors the server runs with.
+ */
+static SSL_CTX *create_context_for_reload(const struct tls_files *files, char *why, size_t size)
+{
+    FILE *said = tmpfile();
+    char line[512], reason[128];
+    int lines, have_reason = 0;
+    SSL_CTX *ctx;
+
+    snprintf(why, size, "see the messages above");
+    setup_messages = said;
+    ctx = create_server_context(files);
+    setup_messages = NULL;
+    if (said != NULL) {
+        rewind(said);
+        for (lines = 0; fgets(line, sizeof line, said) != NULL; lines++) {
+            line[strcspn(line, "\n")] = '\0';
+            if (ctx != NULL) {
+                fprintf(stderr, "%s\n", line);  /* a warning: passed on as it was */
+            } else if (lines == 0) {
+                snprintf(why, size, "%s", strncmp(line, "server: ", 8) == 0 ? line + 8 : line);
+            } else if (!have_reason && openssl_reason(line, reason, sizeof reason)) {
+                size_t used = strlen(why);
+
+                snprintf(why + used, size - used, " (%s)", reason);
+                have_reason = 1;
+            }
+        }
+        fclose(said);
+    }
+    ERR_clear_error();
+    return ctx;
+}
+
+/*
+ * SIGHUP: build a new context from the same files and use it for new connections. A connection
+ * in progress goes on with the context it started with: its SSL object holds a reference, so the
+ * old context is freed only when the last of them ends. A file that no longer loads leaves the
+ * running settings alone. The new context starts with an empty session cache, so a session made
+ * before the reload is not resumed after it: after a change of CA or CRL, every client proves
+ * itself again under the new rules. A reload that finds no file changed keeps everything,
+ * sessions included: a routine SIGHUP costs clients nothing.
+ */
+static void reload_tls_context(const struct tls_files *files, struct file_digests *loaded)
+{
+    struct file_digests now;
+    char changed[1024], why[512];
+    SSL_CTX *ctx, *old;
+
+    /* Digests first, then the load: a file replaced in between is seen as changed next time. */
+    digest_tls_files(files, &now, loaded, changed, sizeof changed);
+    if (changed[0] == '\0') {
+        printf("Reloaded: no file changed; the current settings and sessions stay\n");
+        return;
+    }
+    ctx = create_context_for_reload(files, why, sizeof why);
+    if (ctx == NULL) {
+        printf("Reload failed, still serving with the previous files: %s\n", why);
+        return;
+    }
+    pthread_mutex_lock(&server_ctx_lock);
+    old = server_ctx;
+    server_ctx = ctx;
+    pthread_mutex_unlock(&server_ctx_lock);
+    SSL_CTX_free(old);
+    *loaded = now;
+    printf("Reloaded: new contents in %s; new connections use them\n", changed);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Command-line files: the flags that name what the set-up reads (Part 2's parser asks here)
+ * ------------------------------------------------------------------------------------------- */
+
+#define TLS_FILES_DEFAULTS      { DEFAULT_CERT, DEFAULT_KEY, DEFAULT_CA, NULL }
+#define TLS_FILES_SYNOPSIS      "[--ca FILE] [--crl FILE] [--cert FILE] [--key FILE]"
+#define TLS_FILES_HELP \
+    "  --ca FILE             the only CA trusted to issue client certificates (default " DEFAULT_CA ")\n" \
+    "  --crl FILE            also refuse client certificates revoked in this CRL, PEM\n" \
+    "  --cert FILE           server certificate chain, PEM (default " DEFAULT_CERT ")\n" \
+    "  --key FILE            server private key, PEM (default " DEFAULT_KEY ")\n"
+
+/* Returns 0 when the flag is not one of ours. */
+static int set_tls_file(struct tls_files *files, const char *flag, const char *value)
+{
+    if (strcmp(flag, "--cert") == 0)
+        files->cert_file = value;
+    else if (strcmp(flag, "--key") == 0)
+        files->key_file = value;
+    else if (strcmp(flag, "--ca") == 0)
+        files->ca_file = value;
+    else if (strcmp(flag, "--crl") == 0)
+        files->crl_file = value;
+    else
+        return 0;
+    return 1;
+}
+
+/* =============================================================================================
+ *     PART 2: THE PLUMBING
+ *
+ *     No TLS in it: the command line, the socket, the worker pool and its limits, signals (stop
+ *     and reload), HTTP, the routes and main. Chapter 03's, with its pool and signals replaced.
+ * ============================================================================================= */
 
 /* ---------------------------------------------------------------------------------------------
  * Command line
  * ------------------------------------------------------------------------------------------- */
 
+#define DEFAULT_PORT            5001
+#define DEFAULT_BIND            "127.0.0.1"
+#define DEFAULT_MAX_CONNECTIONS 128   /* more wait in the kernel's listen queue */
+#define MAX_CONNECTIONS_LIMIT   4096
+/* Connections one address may hold at once: a browser opens up to six to one server. Beyond it a
+ * connection is closed at once, so one address cannot take every worker (a NAT that puts many
+ * clients behind one address needs more: the flag). */
+#define DEFAULT_MAX_PER_ADDRESS 16
+
 struct options {
     int port;
     const char *bind_address;
     int max_connections;
-    struct tls_files tls;             /* the files Part 1 reads */
+    struct tls_files tls;
+    int max_per_address;
 };
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: server [--port N] [--bind ADDR] " TLS_FILES_SYNOPSIS " [--max-connections N]\n"
+            "              [--max-per-address N]\n"
             "\n"
             "  --port N              TCP port to listen on (default %d; 0 picks a free one)\n"
             "  --bind ADDR           address to listen on (default %s; ::1 and 0.0.0.0 work too)\n"
             TLS_FILES_HELP
             "  --max-connections N   connections served at the same time (default %d)\n"
+            "  --max-per-address N   of which one client address may hold (default %d)\n"
             "  --help                show this help\n",
-            DEFAULT_PORT, DEFAULT_BIND, DEFAULT_MAX_CONNECTIONS);
+            DEFAULT_PORT, DEFAULT_BIND, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_ADDRESS);
 }
 
-/* Returns 1 and stores the number when text is a whole decimal number in [min, max]. */
+/* Is text a whole decimal number in [min, max]? */
 static int parse_number(const char *text, int min, int max, int *number)
 {
     char *end;
@@ -696,116 +1196,57 @@ static int parse_number(const char *text, int min, int max, int *number)
     return 1;
 }
 
-/* Returns 1 when the command line is good; otherwise explains and returns 0. */
 static int parse_command_line(int argc, char **argv, struct options *opt)
 {
     int i;
 
     /* Every option but --help takes a value, so the arguments come in pairs. */
     for (i = 1; i < argc; i += 2) {
-        const char *flag = argv[i];
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        struct tls_files probe = opt->tls;
 
         if (strcmp(flag, "--help") == 0) {
             usage(stdout);
             exit(0);
         }
+        if (strcmp(flag, "--port") != 0 && strcmp(flag, "--bind") != 0
+            && strcmp(flag, "--max-connections") != 0 && strcmp(flag, "--max-per-address") != 0
+            && !set_tls_file(&probe, flag, "")) {
+            fprintf(stderr, "server: unknown option '%s'\n", flag);
+            return 0;
+        }
         if (value == NULL) {
             fprintf(stderr, "server: %s needs a value\n", flag);
             return 0;
         }
-        if (strcmp(flag, "--port") == 0) {
-            if (!parse_number(value, 0, 65535, &opt->port)) {
-                fprintf(stderr, "server: --port must be a number from 0 to 65535, not '%s'\n", value);
-                return 0;
-            }
-        } else if (strcmp(flag, "--bind") == 0) {
-            opt->bind_address = value;
-        } else if (strcmp(flag, "--max-connections") == 0) {
-            if (!parse_number(value, 1, MAX_CONNECTIONS_LIMIT, &opt->max_connections)) {
-                fprintf(stderr, "server: --max-connections must be a number from 1 to %d, not '%s'\n",
-                        MAX_CONNECTIONS_LIMIT, value);
-                return 0;
-            }
-        } else if (!set_tls_file(&opt->tls, flag, value)) {
-            fprintf(stderr, "server: unknown option '%s'\n", flag);
+        if (strcmp(flag, "--port") == 0 && !parse_number(value, 0, 65535, &opt->port)) {
+            fprintf(stderr, "server: --port must be a number from 0 to 65535, not '%s'\n", value);
             return 0;
         }
+        if (strcmp(flag, "--max-connections") == 0
+            && !parse_number(value, 1, MAX_CONNECTIONS_LIMIT, &opt->max_connections)) {
+            fprintf(stderr, "server: --max-connections must be a number from 1 to %d, not '%s'\n",
+                    MAX_CONNECTIONS_LIMIT, value);
+            return 0;
+        }
+        if (strcmp(flag, "--max-per-address") == 0
+            && !parse_number(value, 1, MAX_CONNECTIONS_LIMIT, &opt->max_per_address)) {
+            fprintf(stderr, "server: --max-per-address must be a number from 1 to %d, not '%s'\n",
+                    MAX_CONNECTIONS_LIMIT, value);
+            return 0;
+        }
+        if (strcmp(flag, "--bind") == 0)
+            opt->bind_address = value;
+        set_tls_file(&opt->tls, flag, value);
     }
     return 1;
 }
 
-/*
- * OpenSSL's own messages ("no such file", "no start line") do not say which of our files was at
- * fault, so we open each file ourselves first and name it when it cannot be read.
- */
-static int file_is_readable(const char *path, const char *what, const char *default_path)
-{
-    FILE *f = fopen(path, "r");
-    char reason[128];
-
-    if (f == NULL) {
-        fprintf(stderr, "server: cannot read the %s '%s': %s%s\n", what, path,
-                system_error(errno, reason, sizeof reason),
-                strcmp(path, default_path) == 0 ? " (run 'make certs' to create it)" : "");
-        return 0;
-    }
-    fclose(f);
-    return 1;
-}
-
-/* A file we could read but OpenSSL could not use: name it, then print OpenSSL's reasons. */
-static int pem_file_unusable(const char *path, const char *what)
-{
-    fprintf(stderr, "server: '%s' does not hold a usable PEM %s\n", path, what);
-    ERR_print_errors_fp(stderr);
-    return 0;
-}
-
-/* How many days ahead the warnings below look. */
-#define EXPIRY_WARNING_DAYS     7
-
-/*
- * Nothing warns before the day a file of ours runs out, so we do, at start-up. Past its notAfter
- * date a certificate is refused by whoever checks it; past its nextUpdate date a CRL is no longer
- * believed, and every certificate it covers is refused ("CRL has expired").
- */
-static void warn_if_expiring(const char *file)
-{
-    BIO *in = BIO_new_file(file, "r");
-    STACK_OF(X509_INFO) *items = in != NULL ? PEM_X509_INFO_read_bio(in, NULL, NULL, NULL) : NULL;
-    time_t soon = time(NULL) + EXPIRY_WARNING_DAYS * 24 * 60 * 60;
-    char name[256], date[32];
-    int i;
-
-    for (i = 0; i < sk_X509_INFO_num(items); i++) {
-        X509_INFO *item = sk_X509_INFO_value(items, i);
-        const ASN1_TIME *end = item->x509 != NULL ? X509_get0_notAfter(item->x509)
-                               : item->crl != NULL ? X509_CRL_get0_nextUpdate(item->crl) : NULL;
-
-        if (end == NULL || X509_cmp_time(end, &soon) > 0)
-            continue;
-        name_to_text(item->x509 != NULL ? X509_get_subject_name(item->x509)
-                                        : X509_CRL_get_issuer(item->crl), name, sizeof name);
-        iso8601(end, date, sizeof date);
-        fprintf(stderr, "server: warning: %s %s in '%s' %s %s; after that date %s\n",
-                item->x509 != NULL ? "the certificate" : "the CRL from", name, file,
-                X509_cmp_current_time(end) < 0 ? "expired on" : "expires on", date,
-                item->x509 != NULL ? "it is refused" : "every certificate it covers is refused");
-    }
-    sk_X509_INFO_pop_free(items, X509_INFO_free);
-    BIO_free(in);
-    ERR_clear_error();
-}
-
-/*
- * strerror() may return a buffer that the next call, in any thread, overwrites; strerror_r() writes
- * into ours. This is the POSIX strerror_r(), which returns 0 on success (what the C library
- * declares unless a program asks for _GNU_SOURCE).
- */
+/* strerror() may return a buffer that another thread overwrites; strerror_r() (POSIX's, which
+ * returns 0 on success) writes into ours. */
 static const char *system_error(int error, char *out, size_t size)
 {
-    if (strerror_r(error, out, size) != 0)
+    if (strerror_r(error, out, size) != 0)  /* an unknown error: say its number */
         snprintf(out, size, "system error %d", error);
     return out;
 }
@@ -839,7 +1280,7 @@ static int open_listening_socket(const char *bind_address, int *port)
             saved_errno = errno;
             continue;
         }
-        /* Lets a restarted server listen again at once, while old connections are in TIME_WAIT. */
+        /* Listen again at once after a restart. Blocking: workers wait in accept() (below). */
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0
             || bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
             saved_errno = errno;
@@ -848,15 +1289,6 @@ static int open_listening_socket(const char *bind_address, int *port)
         }
     }
     freeaddrinfo(addresses);
-#ifdef TCP_DEFER_ACCEPT
-    /* Linux: hand a connection to a worker only once the client has sent something (its TLS
-     * ClientHello), so a client that connects and stays silent does not occupy a worker. */
-    if (fd >= 0) {
-        int seconds = CONNECTION_DEADLINE_MS / 1000;
-
-        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds);
-    }
-#endif
     if (fd < 0) {
         fprintf(stderr, "server: cannot listen on %s port %d: %s\n", bind_address, *port,
                 strerror(saved_errno));
@@ -875,6 +1307,21 @@ static int open_listening_socket(const char *bind_address, int *port)
                                                   : ((struct sockaddr_in *)&bound)->sin_port);
     }
     return fd;
+}
+
+/* "127.0.0.1:40312" or "[::1]:40312", for the log. */
+static void describe_peer(int fd, char *out, size_t size)
+{
+    struct sockaddr_storage address = { .ss_family = AF_UNSPEC };
+    socklen_t length = sizeof address;
+    char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+
+    if (getpeername(fd, (struct sockaddr *)&address, &length) != 0
+        || getnameinfo((struct sockaddr *)&address, length, host, sizeof host, port, sizeof port,
+                       NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        length = 0;
+    snprintf(out, size, "%s%s%s:%s", address.ss_family == AF_INET6 && length > 0 ? "[" : "", host,
+             address.ss_family == AF_INET6 && length > 0 ? "]" : "", port);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -914,163 +1361,6 @@ static int wait_for_signal(const sigset_t *signals)
     if (signal_number != SIGHUP)
         printf("Stopping: %s received\n", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     return signal_number;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Reload: SIGHUP reads the certificate, key and other TLS files again, without a restart
- * ------------------------------------------------------------------------------------------- */
-
-#define MAX_TLS_FILES           8
-#define SHA256_BYTES            32
-
-/* A SHA-256 of each file's bytes, to tell which files a reload found changed. */
-struct file_digests {
-    unsigned char sha256[MAX_TLS_FILES][SHA256_BYTES];
-};
-
-/* Every new connection calls this (serve_connection, Part 1). The reference it returns keeps the
- * context alive even if a reload replaces it a moment later; SSL_new() takes one of its own. */
-static SSL_CTX *current_tls_context(void)
-{
-    SSL_CTX *ctx;
-
-    pthread_mutex_lock(&server_ctx_lock);
-    ctx = server_ctx;
-    SSL_CTX_up_ref(ctx);
-    pthread_mutex_unlock(&server_ctx_lock);
-    return ctx;
-}
-
-/* The SHA-256 of a file's bytes; all zero when it cannot be read (a reload then says why). */
-static void digest_file(const char *path, unsigned char sha256[SHA256_BYTES])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    FILE *f = path != NULL ? fopen(path, "rb") : NULL;
-    unsigned char buffer[4096];
-    size_t got;
-    int ok = md != NULL && f != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-
-    while (ok && (got = fread(buffer, 1, sizeof buffer, f)) > 0)
-        ok = EVP_DigestUpdate(md, buffer, got) == 1;
-    if (!ok || (f != NULL && ferror(f)) || EVP_DigestFinal_ex(md, sha256, NULL) != 1)
-        memset(sha256, 0, SHA256_BYTES);
-    if (f != NULL)
-        fclose(f);
-    EVP_MD_CTX_free(md);
-    ERR_clear_error();
-}
-
-/* Fills digests for every file (TLS_FILES_LIST, Part 1; a NULL path is an option not given);
- * writes the names of those that differ from before into changed. */
-static void digest_tls_files(const struct tls_files *files, struct file_digests *digests,
-                             const struct file_digests *before, char *changed, size_t size)
-{
-    const char *const paths[] = TLS_FILES_LIST(files);
-    size_t i, used = 0;
-
-    changed[0] = '\0';
-    for (i = 0; i < sizeof paths / sizeof paths[0] && i < MAX_TLS_FILES; i++) {
-        digest_file(paths[i], digests->sha256[i]);
-        if (before != NULL && used < size
-            && memcmp(digests->sha256[i], before->sha256[i], SHA256_BYTES) != 0)
-            used += (size_t)snprintf(changed + used, size - used, "%s'%s'", used > 0 ? ", " : "",
-                                     paths[i]);
-    }
-}
-
-/* From an OpenSSL error line, "...:error:0480006C:PEM routines:func:no start line:file:...",
- * copies the reason ("no start line"). Returns 0 when the line is not one of those. */
-static int openssl_reason(const char *line, char *out, size_t size)
-{
-    const char *field = strstr(line, ":error:");
-    int colons;
-
-    for (colons = 0; field != NULL && colons < 4; colons++)
-        field = strchr(field + 1, ':');
-    if (field == NULL)
-        return 0;
-    snprintf(out, size, "%.*s", (int)strcspn(field + 1, ":"), field + 1);
-    return 1;
-}
-
-/*
- * The set-up functions of Part 1 explain a problem on stderr, over several lines, which suits
- * start-up. At a reload the log gets one line instead: the first thing they said (it names the
- * file) and OpenSSL's reason from its first error line. Their output goes to a temporary file
- * meanwhile; once the server runs, only this thread writes to stderr.
- */
-static SSL_CTX *create_context_for_reload(const struct tls_files *files, char *why, size_t size)
-{
-    FILE *said = tmpfile();
-    int saved_stderr = said != NULL ? dup(STDERR_FILENO) : -1, lines, have_reason = 0;
-    char line[512], reason[128];
-    SSL_CTX *ctx;
-
-    snprintf(why, size, "see the messages above");
-    fflush(stderr);
-    if (saved_stderr >= 0 && dup2(fileno(said), STDERR_FILENO) < 0) {
-        close(saved_stderr);
-        saved_stderr = -1;
-    }
-    ctx = create_server_context(files);
-    fflush(stderr);
-    if (saved_stderr >= 0) {
-        dup2(saved_stderr, STDERR_FILENO);
-        close(saved_stderr);
-        rewind(said);
-        for (lines = 0; fgets(line, sizeof line, said) != NULL; lines++) {
-            line[strcspn(line, "\n")] = '\0';
-            if (ctx != NULL) {
-                fprintf(stderr, "%s\n", line);  /* a warning: passed on as it was */
-            } else if (lines == 0) {
-                snprintf(why, size, "%s", strncmp(line, "server: ", 8) == 0 ? line + 8 : line);
-            } else if (!have_reason && openssl_reason(line, reason, sizeof reason)) {
-                size_t used = strlen(why);
-
-                snprintf(why + used, size - used, " (%s)", reason);
-                have_reason = 1;
-            }
-        }
-    }
-    if (said != NULL)
-        fclose(said);
-    ERR_clear_error();
-    return ctx;
-}
-
-/*
- * SIGHUP: build a new context from the same files and use it for new connections. A connection
- * in progress goes on with the context it started with: its SSL object holds a reference, so the
- * old context is freed only when the last of them ends. A file that no longer loads leaves the
- * running settings alone. The new context starts with an empty session cache, so a session made
- * before the reload is not resumed after it: after a change of CA or CRL, every client proves
- * itself again under the new rules. A reload that finds no file changed keeps everything,
- * sessions included: a routine SIGHUP costs clients nothing.
- */
-static void reload_tls_context(const struct tls_files *files, struct file_digests *loaded)
-{
-    struct file_digests now;
-    char changed[1024], why[512];
-    SSL_CTX *ctx, *old;
-
-    /* Digests first, then the load: a file replaced in between is seen as changed next time. */
-    digest_tls_files(files, &now, loaded, changed, sizeof changed);
-    if (changed[0] == '\0') {
-        printf("Reloaded: no file changed; the current settings and sessions stay\n");
-        return;
-    }
-    ctx = create_context_for_reload(files, why, sizeof why);
-    if (ctx == NULL) {
-        printf("Reload failed, still serving with the previous files: %s\n", why);
-        return;
-    }
-    pthread_mutex_lock(&server_ctx_lock);
-    old = server_ctx;
-    server_ctx = ctx;
-    pthread_mutex_unlock(&server_ctx_lock);
-    SSL_CTX_free(old);
-    *loaded = now;
-    printf("Reloaded: new contents in %s; new connections use them\n", changed);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1132,6 +1422,13 @@ struct worker_pool {
     int busy;                         /* workers serving a connection */
     int cpus;                         /* CPUs online (max_workers if fewer, or if unknown) */
     long long create_failed_ms;       /* when a failure to start a worker was last logged */
+    long long accept_failed_ms;       /* when a failed accept() was last logged */
+    long long refused_ms;             /* when a connection over --max-per-address was last logged */
+    int max_per_address;
+    struct address_count {            /* the addresses of busy connections: room for max_workers */
+        struct sockaddr_storage address;
+        int count;
+    } *addresses;
     long long accepted;               /* connections taken since the start */
     /* The standby thread: watching or not, and what its last look saw. */
     pthread_t standby;
@@ -1144,6 +1441,47 @@ struct worker_pool {
 };
 
 static void *worker(void *arg);
+
+static int same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return 0;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return ((const struct sockaddr_in *)a)->sin_addr.s_addr
+           == ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+}
+
+/*
+ * Counts one more connection from this address, or returns 0 when it holds --max-per-address
+ * already. Without this cap, one client (or attacker) opening connections that stay silent, or
+ * stall in the handshake, could hold every worker. Each busy connection holds at most one entry,
+ * so a free one is always there. Called with the pool locked; change -1 gives one back.
+ */
+static int count_address(struct worker_pool *pool, const struct sockaddr_storage *address, int change)
+{
+    struct address_count *free_entry = NULL;
+    int i;
+
+    for (i = 0; i < pool->max_workers; i++) {
+        struct address_count *entry = &pool->addresses[i];
+
+        if (entry->count > 0 && same_address(&entry->address, address)) {
+            if (change > 0 && entry->count >= pool->max_per_address)
+                return 0;
+            entry->count += change;
+            return 1;
+        }
+        if (entry->count == 0 && free_entry == NULL)
+            free_entry = entry;
+    }
+    if (change < 0 || free_entry == NULL)
+        return change < 0;
+    free_entry->address = *address;
+    free_entry->count = 1;
+    return 1;
+}
 
 /* Sends one more worker to accept(): the most recently idle one, or a new one. Called with the
  * pool locked. Returns 0 at the bound, at stop, or when no thread could start. */
@@ -1262,11 +1600,21 @@ static void *worker(void *arg)
         struct sockaddr_storage peer_address;
         socklen_t length = sizeof peer_address;
         int client = accept(pool->listen_fd, (struct sockaddr *)&peer_address, &length);
-        int error = errno, stopping;
+        int error = errno, stopping, refused = 0, log_it = 0;
+        char peer[INET6_ADDRSTRLEN + 8];
 
         pthread_mutex_lock(&pool->lock);
         stopping = pool->stopping;
-        if (client >= 0 && !stopping) {
+        if (client >= 0 && !stopping && !count_address(pool, &peer_address, +1)) {
+            refused = 1;
+            log_it = now_ms() - pool->refused_ms >= 1000;   /* a line a second at most */
+            if (log_it)
+                pool->refused_ms = now_ms();
+        } else if (client < 0 && !stopping && error != EINTR && error != ECONNABORTED) {
+            log_it = now_ms() - pool->accept_failed_ms >= 1000;
+            if (log_it)
+                pool->accept_failed_ms = now_ms();
+        } else if (client >= 0 && !stopping) {
             pool->accepting--;
             pool->accepted++;
             pool->busy++;
@@ -1277,25 +1625,33 @@ static void *worker(void *arg)
         }
         pthread_mutex_unlock(&pool->lock);
 
-        if (client < 0 || stopping) {
+        if (client >= 0)
+            describe_peer(client, peer, sizeof peer);
+        if (client < 0 || stopping || refused) {
             if (client >= 0)
                 close(client);
             if (stopping)
                 return NULL;
-            if (error != EINTR && error != ECONNABORTED) {
-                /* For example EMFILE: out of file descriptors. Pause rather than spin. This
-                 * worker still counts as one in accept(), so the standby sends no other. */
-                printf("accept failed: %s\n", system_error(error, reason, sizeof reason));
+            if (refused && log_it)
+                printf("%s refused: %d connections from this address already (--max-per-address)\n",
+                       peer, pool->max_per_address);
+            if (client < 0 && error != EINTR && error != ECONNABORTED) {
+                /* For example EMFILE: out of file descriptors. Pause rather than spin, and log
+                 * a line a second at most. This worker still counts as one in accept(), so
+                 * the standby sends no other. */
+                if (log_it)
+                    printf("accept failed: %s\n", system_error(error, reason, sizeof reason));
                 poll(NULL, 0, 100);
             }
             continue;
         }
-        serve_connection(client, &peer_address);
+        serve_connection(client, peer);
         close(client);
 
         /* Back to accept(), unless enough workers are there already: then sleep on the idle
          * stack until add_accepting_worker() needs this one (it counts it in `accepting`). */
         pthread_mutex_lock(&pool->lock);
+        count_address(pool, &peer_address, -1);
         pool->busy--;
         if (pool->accepting < ACCEPTING_WORKERS) {
             pool->accepting++;
@@ -1314,22 +1670,26 @@ static void *worker(void *arg)
 
 /* Starts the standby thread and the first worker; the other workers come as connections do.
  * Returns 0 after saying why not. */
-static int start_workers(struct worker_pool *pool, int max_workers, int listen_fd)
+static int start_workers(struct worker_pool *pool, int max_workers, int max_per_address,
+                         int listen_fd)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int ready = 0;
 
     memset(pool, 0, sizeof *pool);
     pool->max_workers = max_workers;
+    pool->max_per_address = max_per_address;
     pool->listen_fd = listen_fd;
     pool->cpus = cpus > 0 && cpus < max_workers ? (int)cpus : max_workers;
     pool->workers = calloc((size_t)max_workers, sizeof *pool->workers);
     pool->idle = calloc((size_t)max_workers, sizeof *pool->idle);
-    if (pool->workers == NULL || pool->idle == NULL) {
+    pool->addresses = calloc((size_t)max_workers, sizeof *pool->addresses);
+    if (pool->workers == NULL || pool->idle == NULL || pool->addresses == NULL) {
         fprintf(stderr, "server: out of memory for %d workers; lower --max-connections\n",
                 max_workers);
         free(pool->workers);
         free(pool->idle);
+        free(pool->addresses);
         return 0;
     }
     /* `ready` counts what has been set up, so that a failure undoes exactly that. */
@@ -1357,6 +1717,7 @@ static int start_workers(struct worker_pool *pool, int max_workers, int listen_f
         pthread_mutex_destroy(&pool->lock);
     free(pool->workers);
     free(pool->idle);
+    free(pool->addresses);
     return 0;
 }
 
@@ -1387,18 +1748,17 @@ static void stop_workers(struct worker_pool *pool)
     pthread_mutex_destroy(&pool->lock);
     free(pool->workers);
     free(pool->idle);
+    free(pool->addresses);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * HTTP request parsing: a small, strict HTTP/1.x reader
  * ------------------------------------------------------------------------------------------- */
 
-/*
- * Returns the length of the request head including its blank line, or 0 if it is not complete.
+/* Returns the length of the request head including its blank line, or 0 if it is not complete.
  * The first `searched` bytes were looked at before (when fewer had arrived): only the new ones
  * are, plus the 3 before them, where a "\r\n\r\n" may have begun. Searching from the start after
- * every read would cost a client sending one byte per TLS record 8192 * 8192 / 2 steps.
- */
+ * every read would cost a client sending one byte per TLS record 8192 * 8192 / 2 steps. */
 static size_t end_of_head(const char *data, size_t length, size_t searched)
 {
     size_t i;
@@ -1432,10 +1792,8 @@ static char *next_line(char **cursor, char *end)
     return line;
 }
 
-/*
- * Parses "METHOD /path HTTP/1.x" and the header lines after it, in place. Returns 200 when the
- * request is well formed, 400 otherwise. Only what this server uses is kept.
- */
+/* Parses "METHOD /path HTTP/1.x" and the header lines after it, in place. Returns 200 when the
+ * request is well formed, 400 otherwise. Only what this server uses is kept. */
 static int parse_request(char *head, size_t length, struct request *request)
 {
     char *cursor = head, *end = head + end_of_head(head, length, 0), *line, *p;
@@ -1494,58 +1852,43 @@ static void set_body(struct response *response, int status, const char *content_
     memcpy(response->body, body, response->body_length);
 }
 
-/* The sample data of the ASP.NET "weatherforecast" template the articles start from. */
+/* The sample data of the ASP.NET "weatherforecast" template the articles start from. The numbers
+ * are made up, so any randomness will do: rand_r() with a seed from the clock needs no lock. */
 static void weather_forecast(struct response *response)
 {
     static const char *const summaries[] = { "Freezing", "Bracing", "Chilly", "Cool", "Mild",
                                              "Warm", "Balmy", "Hot", "Sweltering", "Scorching" };
-    unsigned char random[10];
-    size_t used = 0;
+    unsigned int seed = (unsigned int)now_ms();
+    size_t used = 1;
     int day;
 
-    if (RAND_bytes(random, sizeof random) != 1) {
-        set_body(response, 500, "text/plain", "Internal Server Error\n");
-        return;
-    }
-    response->status = 200;
-    response->content_type = "application/json";
-    response->body[used++] = '[';
+    set_body(response, 200, "application/json", "[");
     for (day = 1; day <= 5; day++) {
         time_t t = time(NULL) + day * 24 * 60 * 60;
-        int celsius = -20 + random[2 * day - 2] % 75;
+        int celsius = -20 + rand_r(&seed) % 75;
         struct tm date;
         char ymd[16];
 
         localtime_r(&t, &date);
         strftime(ymd, sizeof ymd, "%Y-%m-%d", &date);
         used += (size_t)snprintf(response->body + used, sizeof response->body - used,
-                                 "%s{\"date\":\"%s\",\"temperatureC\":%d,\"temperatureF\":%d,"
-                                 "\"summary\":\"%s\"}",
-                                 day > 1 ? "," : "", ymd, celsius, 32 + (int)(celsius / 0.5556),
-                                 summaries[random[2 * day - 1] % 10]);
+            "%s{\"date\":\"%s\",\"temperatureC\":%d,\"temperatureF\":%d,\"summary\":\"%s\"}",
+            day > 1 ? "," : "", ymd, celsius, 32 + (int)(celsius / 0.5556), summaries[rand_r(&seed) % 10]);
     }
     response->body[used++] = ']';
     response->body_length = used;
 }
 
-/* A certificate's subject or issuer on one line, like "CN=client,O=Example" (RFC 2253). */
-static void name_to_text(const X509_NAME *name, char *out, size_t size)
-{
-    BIO *text = BIO_new(BIO_s_mem());
-    int length = 0;
-
-    if (text != NULL && X509_NAME_print_ex(text, name, 0, XN_FLAG_RFC2253) >= 0)
-        length = BIO_read(text, out, (int)size - 1);
-    out[length > 0 ? length : 0] = '\0';
-    BIO_free(text);
-}
-
-/* JSON string contents: quotes, backslashes and control characters escaped. */
-static void json_escape(const char *text, char *out, size_t size)
+/* A JSON string, quotes included, with quotes, backslashes and control characters escaped; or
+ * null. A certificate's names are chosen by whoever made it, so they are escaped like any input. */
+static size_t json_string(const char *text, char *out, size_t size)
 {
     size_t used = 0;
 
-    for (; *text != '\0' && used + 7 < size; text++) {
+    if (text == NULL)
+        return (size_t)snprintf(out, size, "null");
+    out[used++] = '"';
+    for (; *text != '\0' && used + 8 < size; text++) {
         if (*text == '"' || *text == '\\')
             used += (size_t)snprintf(out + used, size - used, "\\%c", *text);
         else if ((unsigned char)*text < 0x20)
@@ -1553,65 +1896,28 @@ static void json_escape(const char *text, char *out, size_t size)
         else
             out[used++] = *text;
     }
+    out[used++] = '"';
     out[used] = '\0';
+    return used;
 }
 
-static void iso8601(const ASN1_TIME *time, char *out, size_t size)
+/* GET /whoami's answer: the six fields Part 1 found, in this order, as one JSON object. */
+static void set_identity(struct response *response, const struct identity *who)
 {
-    struct tm t;
+    const char *names[] = { "subject", "issuer", "serial", "notBefore", "notAfter", "sha256" };
+    const char *values[] = { who->subject, who->issuer, who->serial,
+                             who->not_before, who->not_after, who->sha256 };
+    size_t used = 0, i;
 
-    if (ASN1_TIME_to_tm(time, &t) == 1)
-        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02dZ", t.tm_year + 1900, t.tm_mon + 1,
-                 t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec);
-    else
-        snprintf(out, size, "unknown");
-}
-
-/*
- * GET /whoami: what the certificate the client presented says about it. The same six fields in
- * every chapter; each is null when the client presented no certificate, which in chapter 01 is
- * always: that server never asks for one, so SSL_get0_peer_certificate() returns NULL.
- */
-static void describe_client_certificate(SSL *ssl, struct response *response)
-{
-    X509 *cert = SSL_get0_peer_certificate(ssl);
-    char subject[256], issuer[256], json_subject[512], json_issuer[512];
-    char not_before[80], not_after[80], fingerprint[3 * EVP_MAX_MD_SIZE + 1] = "";
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_length = 0, i;
-    BIGNUM *serial = NULL;
-    char *serial_hex = NULL;
-
-    if (cert == NULL) {
-        set_body(response, 200, "application/json",
-                 "{\"subject\":null,\"issuer\":null,\"serial\":null,\"notBefore\":null,"
-                 "\"notAfter\":null,\"sha256\":null}");
-        return;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        used += (size_t)snprintf(response->body + used, sizeof response->body - used, "%s\"%s\":",
+                                 i == 0 ? "{" : ",", names[i]);
+        used += json_string(values[i], response->body + used, sizeof response->body - used - 2);
     }
-    serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
-    serial_hex = serial != NULL ? BN_bn2hex(serial) : NULL;
-    if (serial_hex == NULL || X509_digest(cert, EVP_sha256(), digest, &digest_length) != 1) {
-        set_body(response, 500, "text/plain", "Internal Server Error\n");
-    } else {
-        for (i = 0; i < digest_length; i++)
-            snprintf(fingerprint + 3 * i, 4, i + 1 < digest_length ? "%02X:" : "%02X", digest[i]);
-        name_to_text(X509_get_subject_name(cert), subject, sizeof subject);
-        name_to_text(X509_get_issuer_name(cert), issuer, sizeof issuer);
-        json_escape(subject, json_subject, sizeof json_subject);
-        json_escape(issuer, json_issuer, sizeof json_issuer);
-        iso8601(X509_get0_notBefore(cert), not_before, sizeof not_before);
-        iso8601(X509_get0_notAfter(cert), not_after, sizeof not_after);
-        response->status = 200;
-        response->content_type = "application/json";
-        response->body_length = (size_t)snprintf(
-            response->body, sizeof response->body,
-            "{\"subject\":\"%s\",\"issuer\":\"%s\",\"serial\":\"%.64s\",\"notBefore\":\"%s\","
-            /* 03's lesson reaches into the plumbing: only a trusted client gets here (403 gate). */
-            "\"notAfter\":\"%s\",\"sha256\":\"%s\",\"trusted\":true}",
-            json_subject, json_issuer, serial_hex, not_before, not_after, fingerprint);
-    }
-    OPENSSL_free(serial_hex);
-    BN_free(serial);
+    response->body[used++] = '}';
+    response->status = 200;
+    response->content_type = "application/json";
+    response->body_length = used;
 }
 
 /* Chooses the answer. A status other than 200 means the request was already refused. */
@@ -1621,12 +1927,9 @@ static void route(const struct request *request, struct connection *c, struct re
     size_t path_length;
 
     response->extra_header = "";
-    if (response->status == 400) {
-        set_body(response, 400, "text/plain", "Bad Request\n");
-        return;
-    }
-    if (response->status == 431) {
-        set_body(response, 431, "text/plain", "Request headers too large\n");
+    if (response->status != 200) {   /* 400 or 431 */
+        set_body(response, response->status, "text/plain",
+                 response->status == 400 ? "Bad Request\n" : "Request headers too large\n");
         return;
     }
     if (strcmp(request->method, "GET") != 0 && strcmp(request->method, "HEAD") != 0) {
@@ -1640,7 +1943,7 @@ static void route(const struct request *request, struct connection *c, struct re
     else if (path_length == 16 && strncmp(path, "/weatherforecast", 16) == 0)
         weather_forecast(response);
     else if (path_length == 7 && strncmp(path, "/whoami", 7) == 0)
-        describe_client_certificate(c->ssl, response);
+        answer_whoami(c, response);   /* Part 1: what the chapter knows about its client */
     else
         set_body(response, 404, "text/plain", "Not Found\n");
 }
@@ -1662,22 +1965,17 @@ static const char *status_text(int status)
     }
 }
 
-/* An HTTP date, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110). Written by hand because strftime()
- * re-reads the time zone file on every call, and HTTP dates are always GMT anyway. */
+/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110); the C locale names days in English. */
 static void http_date(char *out, size_t size)
 {
-    static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-    static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
     time_t t = time(NULL);
     struct tm now;
 
-    gmtime_r(&t, &now);
-    snprintf(out, size, "%s, %02d %s %d %02d:%02d:%02d GMT", days[now.tm_wday], now.tm_mday,
-             months[now.tm_mon], now.tm_year + 1900, now.tm_hour, now.tm_min, now.tm_sec);
+    if (gmtime_r(&t, &now) == NULL || strftime(out, size, "%a, %d %b %Y %H:%M:%S GMT", &now) == 0)
+        snprintf(out, size, "Thu, 01 Jan 1970 00:00:00 GMT");
 }
 
-/* The whole response goes out in one SSL_write: one TLS record and one packet, not a dribble. */
+/* The whole response goes out in one write: one TLS record and one packet, not a dribble. */
 static int send_response(struct connection *c, const struct request *request,
                          const struct response *response)
 {
@@ -1686,13 +1984,8 @@ static int send_response(struct connection *c, const struct request *request,
 
     http_date(date, sizeof date);
     length = snprintf(message, sizeof message,
-                      "HTTP/1.1 %d %s\r\n"
-                      "Date: %s\r\n"
-                      "Content-Type: %s\r\n"
-                      "Content-Length: %zu\r\n"
-                      "%s"
-                      "Connection: close\r\n"
-                      "\r\n",
+                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                      "%sConnection: close\r\n\r\n",
                       response->status, status_text(response->status), date,
                       response->content_type, response->body_length, response->extra_header);
     if (length < 0 || (size_t)length + response->body_length > sizeof message) {
@@ -1706,25 +1999,6 @@ static int send_response(struct connection *c, const struct request *request,
     return tls_write_all(c, message, (size_t)length);
 }
 
-/* A client that speaks plain HTTP to this port gets a plain answer it can read, as nginx does. */
-static void answer_plain_http(int fd)
-{
-    static const char body[] = "This port speaks HTTPS: use https:// in the URL.\n";
-    char answer[256];
-    int length = snprintf(answer, sizeof answer,
-                          "HTTP/1.1 400 Bad Request\r\n"
-                          "Content-Type: text/plain\r\n"
-                          "Content-Length: %zu\r\n"
-                          "Connection: close\r\n"
-                          "\r\n"
-                          "%s",
-                          sizeof body - 1, body);
-
-    if (write(fd, answer, (size_t)length) < 0) {
-        /* The client is gone; there is nobody left to tell. */
-    }
-}
-
 /* Copies the request line into out, with anything unprintable replaced, for a safe log line. */
 static void printable_request_line(const char *head, size_t length, char *out, size_t size)
 {
@@ -1735,172 +2009,41 @@ static void printable_request_line(const char *head, size_t length, char *out, s
     out[i] = '\0';
 }
 
-static void describe_peer(const struct sockaddr_storage *address, char *out, size_t size)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-
-    if (address->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)address;
-
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        snprintf(out, size, "[%s]:%d", host, ntohs(in6->sin6_port));
-    } else {
-        const struct sockaddr_in *in4 = (const struct sockaddr_in *)address;
-
-        inet_ntop(AF_INET, &in4->sin_addr, host, sizeof host);
-        snprintf(out, size, "%s:%d", host, ntohs(in4->sin_port));
-    }
-}
-
 /* ---------------------------------------------------------------------------------------------
- * Closing: after the answer
+ * main: set up, serve until SIGINT or SIGTERM, shut down cleanly
  * ------------------------------------------------------------------------------------------- */
 
-/* What we read and throw away, at most, from a client we answered before reading it all. */
-#define DISCARD_LIMIT           (1024 * 1024)
-
-/*
- * close_notify tells the client the answer is complete and was not cut short. When we answered
- * before reading all the client sent (431, or chapter 03's 403 to a stranger), what it still sends
- * is read and thrown away until it closes, or the deadline: closing a socket with unread bytes in
- * it makes the kernel send a reset (RST), which can destroy our answer before the client reads it.
- */
-static void finish_connection(struct connection *c, int client_may_still_send)
+/* Started with stdin, stdout or stderr closed, a server would hand out 0, 1 or 2 to a socket,
+ * and write its log into a client's connection. */
+static int open_standard_streams(void)
 {
-    char discard[4096];
-    size_t got, total = 0;
-    int ret;
+    int fd;
 
-    ERR_clear_error();
-    SSL_shutdown(c->ssl);
-    while (client_may_still_send && total < DISCARD_LIMIT) {
-        ERR_clear_error();
-        ret = SSL_read_ex(c->ssl, discard, sizeof discard, &got);
-        if (ret == 1)
-            total += got;
-        else if (!wait_for_network(c, ret))
-            break;
-    }
+    for (fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+            return 0;
+    return 1;
 }
-
-/* How long, at most, we wait for a client to close after a failed handshake. */
-#define LINGER_MS               1000
-
-/*
- * After a failed handshake our alert (or the plain-HTTP answer) is on its way, but the client may
- * have sent more: a TLS 1.3 client sends its request right after its Finished, without waiting.
- * Closing with those bytes unread makes the kernel send a reset, and the client's kernel then
- * throws away the alert its program has not read yet: the client reports "connection reset"
- * instead of the reason (curl's exit 56 with "certificate required" one time, 35 with
- * "Connection reset by peer" the next). So we send our FIN, then read
- * and drop what arrives until the client closes too: at most LINGER_MS, never past the deadline,
- * and not once the server is stopping.
- */
-static void close_after_failed_handshake(struct connection *c)
-{
-    char discard[4096];
-    long long until = now_ms() + LINGER_MS, left;
-    struct pollfd fds[2] = { { c->fd, POLLIN, 0 }, { stop_pipe[0], POLLIN, 0 } };
-
-    if (until > c->deadline_ms)
-        until = c->deadline_ms;
-    if (shutdown(c->fd, SHUT_WR) != 0)
-        return;
-    for (;;) {
-        left = until - now_ms();
-        if (left <= 0 || poll(fds, 2, (int)left) <= 0 || fds[1].revents != 0
-            || read(c->fd, discard, sizeof discard) <= 0)
-            return;
-    }
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Debugging: the key log
- * ------------------------------------------------------------------------------------------- */
-
-/*
- * SSLKEYLOGFILE is the convention curl and browsers share for debugging: each session's secrets
- * are appended to that file, so Wireshark can decrypt a capture. Anyone holding the file can read
- * the traffic, so it is off unless the variable is set, we warn at start-up when it is, and a
- * file we create is readable by its owner only. O_CLOEXEC: a program this server might start
- * does not inherit the open file. Each line goes out in one write() to a file opened O_APPEND,
- * so lines from two workers land whole, one after the other.
- */
-static void append_to_key_log(const SSL *ssl, const char *line)
-{
-    const char *path = getenv("SSLKEYLOGFILE");
-    int fd = path != NULL ? open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : -1;
-    char text[1024];
-    int length = snprintf(text, sizeof text, "%s\n", line);
-
-    (void)ssl;
-    if (fd >= 0) {
-        if (length > 0 && (size_t)length < sizeof text && write(fd, text, (size_t)length) < 0) {
-            /* Nowhere to report it: the key log is a debugging aid, never needed to serve. */
-        }
-        close(fd);
-    }
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Speed: measures that change no behaviour
- * ------------------------------------------------------------------------------------------- */
-
-/* Sessions kept for resumption, oldest dropped first. In chapters 02 and 03 each holds its
- * client's certificate (about 10 KiB), so this bounds the memory they take to about 2.5 MiB. */
-#define SESSION_CACHE_SIZE      256
-/* How long a session can wait to be resumed (OpenSSL's default: 7200 s). A resumed handshake
- * skips the certificates and relies on what was checked before; 5 minutes, nginx's default, still
- * covers a client's burst of connections. It bounds the wait, not the age of that check: TLS 1.3
- * hands out a new session at each resumption, so a client that keeps coming back keeps resuming. */
-#define SESSION_LIFETIME_SECONDS 300
-
-/*
- * Settings that make the server faster and change nothing a client can see but the timing.
- */
-static void tune_for_speed(SSL_CTX *ctx)
-{
-    /* Read whatever the client has sent in one read(), not a record header first and then its
-     * body: one system call per TLS record instead of two. */
-    SSL_CTX_set_read_ahead(ctx, 1);
-    /* Send exactly the chain in our certificate file. Otherwise OpenSSL would try to complete the
-     * chain from its trust store on every handshake, which costs time and can send the root. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
-    /* Where a session waits between connections, for a resumed handshake (no certificates, no
-     * signatures) later. By default TLS 1.3 hands the client a "ticket": the whole session,
-     * encrypted with a key only the server knows, so the server keeps nothing. But OpenSSL 3.0
-     * encodes and decodes the client certificate again for every ticket it issues and every one
-     * it accepts, about half the instructions of a resumed mTLS handshake (measured with
-     * chapter 03). Kept in this server's memory instead, a session is named by a short ticket:
-     * one per handshake, and at most SESSION_CACHE_SIZE sessions remembered. */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_num_tickets(ctx, 1);
-    SSL_CTX_sess_set_cache_size(ctx, SESSION_CACHE_SIZE);
-    SSL_CTX_set_timeout(ctx, SESSION_LIFETIME_SECONDS);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * main: set up, start accepting, wait for signals (reload or stop), shut down cleanly
- * ------------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
-    struct options opt = { DEFAULT_PORT, DEFAULT_BIND, DEFAULT_MAX_CONNECTIONS, TLS_FILES_DEFAULTS };
+    struct options opt = { DEFAULT_PORT, DEFAULT_BIND, DEFAULT_MAX_CONNECTIONS, TLS_FILES_DEFAULTS,
+                           DEFAULT_MAX_PER_ADDRESS };
     struct worker_pool pool;
     struct file_digests loaded;
     sigset_t signals;
     char no_change[8];
     int listen_fd;
 
+    if (!open_standard_streams())
+        return 1;
     if (!parse_command_line(argc, argv, &opt)) {
         usage(stderr);
         return 2;
     }
     /* A client that disconnects while we write must not kill the server with SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
-    /* The log: one printf() per line. POSIX makes each stdio call hold the stream's lock, and
-     * line buffering writes the line out at its '\n' while the lock is held, so each line leaves
-     * in one write() and lines from two workers never interleave. */
+    /* Log lines never interleave: one printf() each, written whole at its '\n' under a lock. */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     digest_tls_files(&opt.tls, &loaded, NULL, no_change, sizeof no_change);
@@ -1918,7 +2061,7 @@ int main(int argc, char **argv)
     }
 
     block_signals(&signals);
-    if (!start_workers(&pool, opt.max_connections, listen_fd)) {
+    if (!start_workers(&pool, opt.max_connections, opt.max_per_address, listen_fd)) {
         close(listen_fd);
         close(stop_pipe[0]);
         close(stop_pipe[1]);
