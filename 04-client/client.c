@@ -40,11 +40,12 @@
  *       (after each I/O call that did not finish: SSL_get_error(), in wait_for_network())
  *   19. SSL_shutdown(): our close_notify                 fetch()
  *   and at the end SSL_free() and SSL_CTX_free(), in main().
- * Left out of the list, as they change nothing: the error queue (ERR_*), and what the messages
- * and --verbose read from the connection and its certificates (SSL_get_version(),
- * SSL_get_verify_result(), SSL_alert_desc_string_long(), X509_check_host() to explain a name
- * mismatch, X509_*, BIO_* and sk_* to print them, SSL_get_app_data() and X509_STORE_CTX_get_*()
- * in the callbacks...).
+ * Left out of the list, as they change nothing: the error queue (ERR_*), and the calls that read
+ * the connection and its certificates for the messages and --verbose, and free what they return:
+ * SSL_get_version(), SSL_get_cipher_name(), SSL_get_verify_result(), SSL_get_peer_cert_chain(),
+ * SSL_alert_desc_string_long(), X509_check_host() to explain a name mismatch, X509_*, ASN1_*,
+ * GENERAL_NAMES_*, sk_* and BIO_* to print names, SSL_get_app_data() and X509_STORE_CTX_get_*()
+ * in the callbacks.
  *
  * Part 1 below is that lesson, top-down; Part 2, after a banner, is the plumbing (command line,
  * URL, files, sockets, deadlines, HTTP, main) and holds no TLS idea.
