@@ -238,10 +238,10 @@ fail:
  * so a server key stolen later cannot decrypt a recorded conversation (forward secrecy), which
  * static RSA key exchange (AES256-GCM-SHA384, say) cannot promise. AES-GCM and ChaCha20-Poly1305
  * encrypt and authenticate together (AEAD); the CBC suites with HMAC-SHA1 (ECDHE-RSA-AES128-SHA)
- * are the ones padding-oracle attacks such as Lucky Thirteen went after. A server that offers
- * nothing better gets a handshake_failure, not a weak connection. TLS 1.3 has AEAD suites only,
- * and an (EC)DHE exchange in every full handshake; SSL_CTX_set_cipher_list() leaves its suites as
- * they are.
+ * are the ones padding-oracle attacks such as Lucky Thirteen went after. A server that has
+ * nothing better finds no cipher in common and ends the handshake: no connection rather than a
+ * weak one. TLS 1.3 has AEAD suites only, and an (EC)DHE exchange in every full handshake;
+ * SSL_CTX_set_cipher_list() leaves its suites as they are.
  *
  * A TLS 1.2 server may start a second handshake inside the connection (renegotiation), for
  * example to ask for a client certificate late. A client that sends one request has nothing to
@@ -265,7 +265,9 @@ static int refuse_weak_protocols(SSL_CTX *ctx)
 /*
  * A server proves who it is with a certificate signed by a CA the client trusts. Browsers and
  * curl trust the system's long list of public CAs; this client trusts exactly one: the CA in
- * --ca. A certificate from any other CA, even a genuine public one, is refused.
+ * --ca. A certificate from any other CA, even a genuine public one, is refused. By default --ca is
+ * certs/ca.crt, relative to the directory the client runs in: where it runs decides whom it
+ * trusts, so a script should give --ca a full path.
  *
  * A new SSL_CTX's trust store starts empty: it trusts nobody until we load something into it.
  * SSL_CTX_load_verify_file() puts the certificates of that one file there, and nothing else: we
