@@ -2,7 +2,9 @@
 # Chapter 04: the client that checks the server's certificate against our CA only, and presents its
 # own certificate when asked. Against chapters 01 to 03, every server fixture of certs/, and
 # stand-in servers that misbehave (silent, not TLS, never answering, answering what the client
-# must refuse: other HTTP versions, two lengths, a cut body, an unasked-for 101, old TLS, alerts).
+# must refuse: other HTTP versions, two lengths, a cut body, an unasked-for 101, old TLS, alerts),
+# `openssl s_server` offering TLS 1.2 suites without ECDHE and AEAD, and the SSLKEYLOGFILE file's
+# guards (no symbolic link, mode 0600).
 # Run alone with `tests/run.sh test_04_client` (after `make`).
 
 # shellcheck source=tests/lib.sh
