@@ -10,41 +10,56 @@
  *   - explains every failure in one sentence, and says what to do where it can.
  * It is the articles' HttpClient, with a client certificate added to its handler and a custom
  * validation that accepts only certificates issued by ca.crt, written in C with OpenSSL.
+ * Left out on purpose: keep-alive, chunked bodies and HTTP/2 are never here (one request, then
+ * close_notify); resuming a TLS session across runs is exercise 4 (exercises/04-resume-session/).
  *
- * TLS in 16 calls, in the order they run (and the function that makes each one):
+ * TLS in 19 calls, in the order they run (and the function that makes each one):
  *   At start-up, one context for every connection: whom we trust, and who we are.
  *    1. SSL_CTX_new(TLS_client_method())                 create_client_context()
- *    2. SSL_CTX_set_min_proto_version(TLS1_2_VERSION)    create_client_context()
- *    3. SSL_CTX_set_options(SSL_OP_NO_RENEGOTIATION)     create_client_context()
- *    4. SSL_CTX_load_verify_file(--ca)                   trust_only_our_ca()
- *    5. SSL_CTX_set_verify(SSL_VERIFY_PEER, ...)         trust_only_our_ca()
- *    6. SSL_CTX_set_purpose(X509_PURPOSE_SSL_SERVER)     trust_only_our_ca()
- *    7. SSL_CTX_use_certificate_chain_file(--cert)       present_client_certificate()
- *    8. SSL_CTX_use_PrivateKey_file(--key)               present_client_certificate()
- *    9. SSL_CTX_check_private_key()                      present_client_certificate()
- *   10. SSL_CTX_set_cert_cb(note_certificate_request)    create_client_context()
+ *    2. SSL_CTX_set_min_proto_version(TLS1_2_VERSION)    refuse_weak_protocols()
+ *    3. SSL_CTX_set_cipher_list(ECDHE with AEAD only)    refuse_weak_protocols()
+ *    4. SSL_CTX_set_options(SSL_OP_NO_RENEGOTIATION)     refuse_weak_protocols()
+ *    5. SSL_CTX_load_verify_file(--ca)                   trust_only_our_ca()
+ *    6. SSL_CTX_set_verify(SSL_VERIFY_PEER, ...)         trust_only_our_ca()
+ *    7. SSL_CTX_set_purpose(X509_PURPOSE_SSL_SERVER)     trust_only_our_ca()
+ *    8. SSL_CTX_use_certificate_chain_file(--cert)       present_client_certificate()
+ *    9. SSL_CTX_use_PrivateKey_file(--key)               present_client_certificate()
+ *   10. SSL_CTX_check_private_key()                      present_client_certificate()
+ *   11. SSL_CTX_set_cert_cb(note_certificate_request)    create_client_context()
+ *   12. SSL_CTX_set_keylog_callback(), if SSLKEYLOGFILE  create_client_context()
  *   Then the request, after connect_to_server() has made the TCP connection:
- *   11. SSL_new(), SSL_set_fd()                          tls_handshake()
- *   12. SSL_set1_host() and SSL_set_tlsext_host_name()   verify_server_name()
- *       (for an IP address: X509_VERIFY_PARAM_set1_ip_asc())
- *   13. SSL_connect(): the handshake; OpenSSL calls     tls_handshake()
+ *   13. SSL_new(), SSL_set_fd(), SSL_set_app_data()      tls_handshake()
+ *   14. SSL_set_hostflags()                              verify_server_name()
+ *   15. SSL_set_tlsext_host_name() and SSL_set1_host()   verify_server_name()
+ *       (for an IP address: X509_VERIFY_PARAM_set1_ip_asc() on SSL_get0_param())
+ *   16. SSL_connect(): the handshake; OpenSSL calls     tls_handshake()
  *       log_verification_step() for each certificate of the server's chain, and
  *       note_certificate_request() if the server asks for ours
- *   14. SSL_write_ex(): the request                      send_request()
- *   15. SSL_read_ex(): the response, up to close_notify  tls_read(), from read_response()
+ *   17. SSL_write_ex(): the request                      send_request()
+ *   18. SSL_read_ex(): the response, up to close_notify  tls_read(), for Part 2's read_response()
  *       (after each I/O call that did not finish: SSL_get_error(), in wait_for_network())
- *   16. SSL_shutdown(): our close_notify                 fetch()
+ *   19. SSL_shutdown(): our close_notify                 fetch()
  *   and at the end SSL_free() and SSL_CTX_free(), in main().
+ * Left out of the list, as they change nothing: the error queue (ERR_*), and the calls that read
+ * the connection and its certificates for the messages and --verbose, and free what they return:
+ * SSL_get_version(), SSL_get_cipher_name(), SSL_get_verify_result(), SSL_get_peer_cert_chain(),
+ * SSL_alert_desc_string_long(), X509_check_host() to explain a name mismatch, X509_*, ASN1_*,
+ * GENERAL_NAMES_*, sk_* and BIO_* to print names, SSL_get_app_data() and X509_STORE_CTX_get_*()
+ * in the callbacks.
  *
  * Part 1 below is that lesson, top-down; Part 2, after a banner, is the plumbing (command line,
- * URL, sockets, deadlines, HTTP parsing, main) and holds no TLS idea.
+ * URL, files, sockets, deadlines, HTTP, main) and holds no TLS idea.
  *
  * Build:  cc 04-client/client.c -o 04-client/client -lssl -lcrypto -lpthread   (or: make)
  * Run:    04-client/client --cert certs/client.crt --key certs/client.key https://localhost:5001/
- *         (from the repository root, after `make certs`, with a chapter 02 or 03 server running)
- * Same as: curl --cacert certs/ca.crt --cert certs/client.crt --key certs/client.key URL
+ *         (from the repository root, after `make certs`, with a chapter 02 or 03 server running:
+ *         the default --ca, certs/ca.crt, is relative to the directory you run it from)
+ * curl's nearest equivalent trusts more: with --cacert certs/ca.crt, Debian's curl still trusts
+ * its default CA folder, /etc/ssl/certs, too (curl -v prints both: CAfile and CApath). To trust
+ * only our CA, give it an empty folder in place of that one (EMPTY is any empty folder):
+ *     curl --cacert certs/ca.crt --capath EMPTY --cert certs/client.crt --key certs/client.key URL
  * Exit status: 0 the server answered 2xx; 1 it answered something else (such as 403);
- *              2 bad command line or unreadable file; 3 the server could not be reached, or the
+ *              2 bad command line or unusable file; 3 the server could not be reached, or the
  *              connection broke or timed out; 4 TLS failed (a certificate was refused, either way).
  */
 
@@ -61,6 +76,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,6 +125,7 @@ struct options {
     const char *method;    /* "GET" or "HEAD" */
     int timeout_seconds;
     int verbose;
+    int key_log_fd;        /* where TLS secrets go (SSLKEYLOGFILE); -1: nowhere */
     const char *url_text;
     struct url url;
 };
@@ -135,6 +152,7 @@ struct response_head {
 };
 
 /* Part 1 is told top-down, so most functions are used before they are defined. */
+static int refuse_weak_protocols(SSL_CTX *ctx);
 static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file);
 static int present_client_certificate(SSL_CTX *ctx, const char *cert_file, const char *key_file);
 static int log_verification_step(int preverify_ok, X509_STORE_CTX *store);
@@ -142,22 +160,26 @@ static int note_certificate_request(SSL *ssl, void *unused);
 static int tls_handshake(struct connection *c, SSL_CTX *ctx);
 static int verify_server_name(SSL *ssl, const struct url *url);
 static int send_request(struct connection *c);
-static int read_response(struct connection *c, struct response_head *head);
 static int tls_read(struct connection *c, char *data, size_t size, size_t *got);
 static int closed_without_close_notify(int error);
+static int end_of_data_at_close(struct connection *c, int error, long long received);
 static int wait_for_network(struct connection *c, int ret, int *error);
 static int report_tls_failure(struct connection *c, int error, const char *step);
+static int report_closed_connection(struct connection *c, int error, const char *step);
 static void report_alert(struct connection *c, int alert);
 static void report_verification_failure(struct connection *c, long result);
+static void report_name_mismatch(struct connection *c, X509 *server);
 /* Part 2, the plumbing. */
 static int file_is_readable(const char *path, const char *what, const char *default_path);
+static int open_key_log(struct options *opt);
 static void append_to_key_log(const SSL *ssl, const char *line);
 static long long now_ms(void);
 static int wait_for_socket(int fd, short events, long long deadline_ms);
 static int connect_to_server(const struct options *opt, long long deadline_ms, int *fd);
 static int format_request(const struct options *opt, char *request, size_t size);
 static long parse_response_head(const char *data, size_t length, struct response_head *head);
-static int write_body(const char *data, size_t length);
+static int read_response(struct connection *c, struct response_head *head);
+static int exit_status_for(const struct response_head *head);
 static void subject_text(X509 *cert, char *out, size_t size);
 static void certificate_names(X509 *cert, char *out, size_t size);
 static void show_server_chain(SSL *ssl);
@@ -187,28 +209,16 @@ static SSL_CTX *create_client_context(const struct options *opt)
         fprintf(stderr, "client: cannot create the TLS context\n");
         return NULL;
     }
-    /* TLS 1.0 and 1.1 have known weaknesses and are deprecated (RFC 8996): refuse them. */
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
-        fprintf(stderr, "client: cannot set TLS 1.2 as the minimum version\n");
-        goto fail;
-    }
-    /* A TLS 1.2 server may start a second handshake inside the connection (renegotiation), for
-     * example to ask for a client certificate late. A client that sends one request has nothing
-     * to gain from it, and every extra handshake is more code an attacker can reach: we answer
-     * the server's HelloRequest with a no_renegotiation alert. (TLS 1.3 has no renegotiation.) */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-    if (!trust_only_our_ca(ctx, opt->ca_file))
+    if (!refuse_weak_protocols(ctx) || !trust_only_our_ca(ctx, opt->ca_file))
         goto fail;
     if (opt->cert_file != NULL && !present_client_certificate(ctx, opt->cert_file, opt->key_file))
         goto fail;
     /* Tells us when the server asks for a certificate, whether or not we have one to give. */
     SSL_CTX_set_cert_cb(ctx, note_certificate_request, NULL);
-    /* A debugging aid (Part 2): with SSLKEYLOGFILE set, Wireshark can decrypt our traffic. */
-    if (getenv("SSLKEYLOGFILE") != NULL) {
-        fprintf(stderr, "client: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n",
-                getenv("SSLKEYLOGFILE"));
+    /* A debugging aid: with SSLKEYLOGFILE set, Wireshark can decrypt our traffic. main() opened
+     * the file (open_key_log(), Part 2); OpenSSL hands each new secret to append_to_key_log(). */
+    if (opt->key_log_fd >= 0)
         SSL_CTX_set_keylog_callback(ctx, append_to_key_log);
-    }
     return ctx;
 
 fail:
@@ -219,9 +229,45 @@ fail:
 }
 
 /*
+ * What we will speak at all, whoever the server is.
+ *
+ * TLS 1.0 and 1.1 have known weaknesses and are deprecated (RFC 8996): TLS 1.2 is the minimum.
+ *
+ * TLS 1.2 lets the two sides choose from dozens of cipher suites, old ones included; we offer
+ * only those with ECDHE and an AEAD cipher. ECDHE makes a fresh key exchange for each connection,
+ * so a server key stolen later cannot decrypt a recorded conversation (forward secrecy), which
+ * static RSA key exchange (AES256-GCM-SHA384, say) cannot promise. AES-GCM and ChaCha20-Poly1305
+ * encrypt and authenticate together (AEAD); the CBC suites with HMAC-SHA1 (ECDHE-RSA-AES128-SHA)
+ * are the ones padding-oracle attacks such as Lucky Thirteen went after. A server that has
+ * nothing better finds no cipher in common and ends the handshake: no connection rather than a
+ * weak one. TLS 1.3 has AEAD suites only, and an (EC)DHE exchange in every full handshake;
+ * SSL_CTX_set_cipher_list() leaves its suites as they are.
+ *
+ * A TLS 1.2 server may start a second handshake inside the connection (renegotiation), for
+ * example to ask for a client certificate late. A client that sends one request has nothing to
+ * gain from it, and every extra handshake is more code an attacker can reach: we answer the
+ * server's HelloRequest with a no_renegotiation alert. (TLS 1.3 has no renegotiation.)
+ */
+static int refuse_weak_protocols(SSL_CTX *ctx)
+{
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        fprintf(stderr, "client: cannot set TLS 1.2 as the minimum version\n");
+        return 0;
+    }
+    if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
+        fprintf(stderr, "client: cannot limit TLS 1.2 to ECDHE with AES-GCM or ChaCha20\n");
+        return 0;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    return 1;
+}
+
+/*
  * A server proves who it is with a certificate signed by a CA the client trusts. Browsers and
  * curl trust the system's long list of public CAs; this client trusts exactly one: the CA in
- * --ca. A certificate from any other CA, even a genuine public one, is refused.
+ * --ca. A certificate from any other CA, even a genuine public one, is refused. By default --ca is
+ * certs/ca.crt, relative to the directory the client runs in: where it runs decides whom it
+ * trusts, so a script should give --ca a full path.
  *
  * A new SSL_CTX's trust store starts empty: it trusts nobody until we load something into it.
  * SSL_CTX_load_verify_file() puts the certificates of that one file there, and nothing else: we
@@ -365,12 +411,9 @@ static int fetch(struct connection *c, SSL_CTX *ctx)
         c->deadline_ms = now_ms() + opt->timeout_seconds * 1000LL;
         status = send_request(c);
     }
+    /* The answer (Part 2: HTTP), read with tls_read() below; the body goes to stdout. */
     if (status == EXIT_OK)
         status = read_response(c, &head);
-    if (status == EXIT_OK && fflush(stdout) != 0) {
-        fprintf(stderr, "client: cannot write the body to standard output: %s\n", strerror(errno));
-        status = EXIT_USAGE;
-    }
     if (status != EXIT_OK)
         return status;
 
@@ -381,7 +424,7 @@ static int fetch(struct connection *c, SSL_CTX *ctx)
      * answer is in, so a server that has already gone cannot change the outcome. */
     ERR_clear_error();
     SSL_shutdown(c->ssl);
-    return head.status >= 200 && head.status <= 299 ? EXIT_OK : EXIT_NOT_2XX;
+    return exit_status_for(&head);
 }
 
 /*
@@ -475,116 +518,12 @@ static int send_request(struct connection *c)
 }
 
 /*
- * Reads the status line and headers, then the body, which goes to stdout as it arrives. The body
- * ends after Content-Length bytes, or when the server closes the connection if it sent no length.
- * Returns an exit status; EXIT_OK means the whole response arrived, whatever its status.
+ * Reading the response is Part 2's job, since it is HTTP (read_response()), but every byte of it
+ * comes through here: SSL_read_ex() decrypts what has arrived, one TLS record or more, and checks
+ * that nobody changed it on the way. Returns SSL_ERROR_NONE with *got bytes, SSL_ERROR_ZERO_RETURN
+ * when the server ended the connection properly (close_notify), or the failure: TIMED_OUT, or
+ * SSL_get_error()'s verdict, the error queue holding the reason.
  */
-static int read_response(struct connection *c, struct response_head *head)
-{
-    char buffer[MAX_RESPONSE_HEAD];
-    size_t used = 0, got;
-    long head_length;
-    long long remaining, received = 0;  /* remaining: body bytes still to come, -1 until close */
-    int error, interim_responses = 0;
-
-    for (;;) {
-        head_length = used > 0 ? parse_response_head(buffer, used, head) : 0;
-        if (head_length < 0) {
-            fprintf(stderr, "client: the server's response is not valid HTTP: %s\n", head->error);
-            return EXIT_NOT_2XX;
-        }
-        if (head_length > 0 && head->status >= 200)
-            break;
-        if (head_length > 0 && head->status == 101) {
-            /* "101 Switching Protocols" answers a request to change protocol (Upgrade: websocket,
-             * h2c). We never ask for one, so what would follow is not HTTP/1.1 and not an answer
-             * to our request: treating it as news and reading on would take that protocol's bytes
-             * for the response. We stop, and say so. */
-            fprintf(stderr, "client: the server switched to another protocol (%s), which this "
-                            "client never asked for\n", head->status_line);
-            return EXIT_NOT_2XX;
-        }
-        if (head_length > 0) {
-            /* A 1xx response is only news ("103 Early Hints"): the real answer follows it. A few
-             * are normal; an endless stream of them is a server keeping us busy. */
-            if (++interim_responses > MAX_INTERIM_RESPONSES) {
-                fprintf(stderr, "client: the server sent more than %d interim (1xx) responses\n",
-                        MAX_INTERIM_RESPONSES);
-                return EXIT_NOT_2XX;
-            }
-            used -= (size_t)head_length;
-            memmove(buffer, buffer + head_length, used);
-            continue;
-        }
-        if (used == sizeof buffer) {
-            fprintf(stderr, "client: the server's response head is larger than %d KiB\n",
-                    MAX_RESPONSE_HEAD / 1024);
-            return EXIT_NOT_2XX;
-        }
-        error = tls_read(c, buffer + used, sizeof buffer - used, &got);
-        if (error != SSL_ERROR_NONE)
-            return report_tls_failure(c, error, "reading the response");
-        used += got;
-    }
-    if (c->opt->verbose)
-        fprintf(stderr, "* response: %s\n", head->status_line);
-
-    /* Responses to HEAD, 204 and 304 never have a body, whatever their headers say. */
-    if (strcmp(c->opt->method, "HEAD") == 0 || head->status == 204 || head->status == 304)
-        return EXIT_OK;
-    if (head->transfer_encoding) {
-        fprintf(stderr, "client: the server sent its body with a Transfer-Encoding (such as "
-                        "chunked), which this client does not decode\n");
-        return EXIT_NOT_2XX;
-    }
-    remaining = head->content_length;
-    if (remaining > MAX_RESPONSE_BODY) {
-        fprintf(stderr, "client: the response body (%lld bytes) is larger than the %lld MiB this "
-                        "client accepts\n", remaining, MAX_RESPONSE_BODY / (1024 * 1024));
-        return EXIT_NOT_2XX;
-    }
-
-    /* The bytes after the head in the buffer are the start of the body. */
-    got = used - (size_t)head_length;
-    memmove(buffer, buffer + head_length, got);
-    for (;;) {
-        if (remaining >= 0 && (long long)got > remaining)
-            got = (size_t)remaining;  /* anything after the announced length is not ours */
-        if (received + (long long)got > MAX_RESPONSE_BODY) {
-            fprintf(stderr, "client: the response body is larger than the %lld MiB this client "
-                            "accepts\n", MAX_RESPONSE_BODY / (1024 * 1024));
-            return EXIT_NOT_2XX;
-        }
-        if (!write_body(buffer, got))
-            return EXIT_USAGE;
-        received += (long long)got;
-        if (remaining >= 0)
-            remaining -= (long long)got;
-        if (remaining == 0)
-            return EXIT_OK;
-        error = tls_read(c, buffer, sizeof buffer, &got);
-        if (error == SSL_ERROR_NONE)
-            continue;
-        if (remaining < 0 && error == SSL_ERROR_ZERO_RETURN)
-            return EXIT_OK;  /* no length given: the body ends with the connection */
-        if (remaining < 0 && closed_without_close_notify(error)) {
-            fprintf(stderr, "client: the server closed the connection without a TLS close_notify, "
-                            "so the body (%lld bytes so far) may be incomplete\n", received);
-            ERR_clear_error();
-            return EXIT_UNREACHABLE;
-        }
-        if (error == SSL_ERROR_ZERO_RETURN || closed_without_close_notify(error)) {
-            fprintf(stderr, "client: the server closed the connection after %lld of the %lld body "
-                            "bytes it announced\n", received, head->content_length);
-            ERR_clear_error();
-            return EXIT_UNREACHABLE;
-        }
-        return report_tls_failure(c, error, "reading the response");
-    }
-}
-
-/* Reads what has arrived, waiting for it until the deadline. Returns SSL_ERROR_NONE with *got
- * bytes, SSL_ERROR_ZERO_RETURN when the server closed the connection properly, or the failure. */
 static int tls_read(struct connection *c, char *data, size_t size, size_t *got)
 {
     int error;
@@ -600,9 +539,14 @@ static int tls_read(struct connection *c, char *data, size_t size, size_t *got)
 }
 
 /*
- * A server that closes the TCP connection without first sending TLS's close_notify may have been
- * cut off, by a crash or by an attacker. With Content-Length we know when the body is complete,
- * so it does not matter; for a body that ends "when the connection closes" it does.
+ * How the server ended the connection. close_notify is TLS's own "that is all": an encrypted,
+ * authenticated message, which nobody on the way can forge. A TCP connection that simply closes
+ * (a FIN or a reset, which anyone on the path can send) may be a server that crashed, or an
+ * attacker cutting the data short: a truncation. OpenSSL 3 reports it as SSL_ERROR_SSL with the
+ * reason "unexpected eof while reading", or as SSL_ERROR_SYSCALL when the socket failed.
+ *
+ * When the data says where it ends (an HTTP body with a Content-Length), a truncation is just a
+ * short read; when its end is the end of the connection, only close_notify says it is complete.
  */
 static int closed_without_close_notify(int error)
 {
@@ -611,6 +555,25 @@ static int closed_without_close_notify(int error)
     return error == SSL_ERROR_SYSCALL
            || (error == SSL_ERROR_SSL && ERR_GET_LIB(first) == ERR_LIB_SSL
                && ERR_GET_REASON(first) == SSL_R_UNEXPECTED_EOF_WHILE_READING);
+}
+
+/*
+ * The end of data that has no length of its own, such as a body that ends when the connection
+ * does: how tls_read() ended says whether it all arrived. Returns EXIT_OK after close_notify;
+ * after a truncation, EXIT_UNREACHABLE and a sentence saying that the received bytes may not be
+ * all; for any other failure, report_tls_failure()'s status.
+ */
+static int end_of_data_at_close(struct connection *c, int error, long long received)
+{
+    if (error == SSL_ERROR_ZERO_RETURN)
+        return EXIT_OK;
+    if (closed_without_close_notify(error)) {
+        fprintf(stderr, "client: the server closed the connection without a TLS close_notify, "
+                        "so the body (%lld bytes so far) may be incomplete\n", received);
+        ERR_clear_error();
+        return EXIT_UNREACHABLE;
+    }
+    return report_tls_failure(c, error, "reading the response");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -686,15 +649,7 @@ static int report_tls_failure(struct connection *c, int error, const char *step)
 {
     unsigned long first = ERR_peek_error();
     int reason = ERR_GET_LIB(first) == ERR_LIB_SSL ? ERR_GET_REASON(first) : 0;
-    int closed = error == SSL_ERROR_ZERO_RETURN || error == SSL_ERROR_SYSCALL
-                 || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING;
     int status = EXIT_TLS_FAILED;
-    char why[128];
-
-    if (error == SSL_ERROR_SYSCALL && c->saved_errno != 0)
-        snprintf(why, sizeof why, "the connection broke (%s)", strerror(c->saved_errno));
-    else
-        snprintf(why, sizeof why, "the server closed the connection");
 
     if (error == TIMED_OUT) {
         fprintf(stderr, "client: %s timed out: no answer within %d seconds\n", step,
@@ -704,14 +659,9 @@ static int report_tls_failure(struct connection *c, int error, const char *step)
         report_verification_failure(c, SSL_get_verify_result(c->ssl));
     } else if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
         report_alert(c, reason - SSL_AD_REASON_OFFSET);
-    } else if (closed && c->certificate_requested && c->opt->cert_file == NULL) {
-        /* Some servers refuse without an alert, or their alert is lost to a TCP reset. */
-        fprintf(stderr, "client: TLS handshake failed: the server requires a client certificate "
-                        "and closed the connection; pass --cert and --key\n");
-    } else if (closed) {
-        fprintf(stderr, "client: %s failed: %s\n", step, why);
-        if (c->handshake_done)
-            status = EXIT_UNREACHABLE;
+    } else if (error == SSL_ERROR_ZERO_RETURN || error == SSL_ERROR_SYSCALL
+               || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        status = report_closed_connection(c, error, step);
     } else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG
                || reason == SSL_R_RECORD_LENGTH_MISMATCH) {
         fprintf(stderr, "client: %s failed: the server did not answer in TLS (%s); is this an "
@@ -729,6 +679,27 @@ static int report_tls_failure(struct connection *c, int error, const char *step)
         ERR_print_errors_fp(stderr);
     ERR_clear_error();
     return status;
+}
+
+/*
+ * The server closed the connection where we expected TLS: with close_notify, with a bare TCP
+ * close, or with a reset. In the handshake, after it asked for the certificate we do not have,
+ * that is its refusal: some servers refuse without an alert, or their alert is lost to a TCP
+ * reset. Prints one sentence; returns EXIT_TLS_FAILED in the handshake, EXIT_UNREACHABLE after it.
+ */
+static int report_closed_connection(struct connection *c, int error, const char *step)
+{
+    if (c->certificate_requested && c->opt->cert_file == NULL) {
+        fprintf(stderr, "client: TLS handshake failed: the server requires a client certificate "
+                        "and closed the connection; pass --cert and --key\n");
+        return EXIT_TLS_FAILED;
+    }
+    if (error == SSL_ERROR_SYSCALL && c->saved_errno != 0)
+        fprintf(stderr, "client: %s failed: the connection broke (%s)\n", step,
+                strerror(c->saved_errno));
+    else
+        fprintf(stderr, "client: %s failed: the server closed the connection\n", step);
+    return c->handshake_done ? EXIT_UNREACHABLE : EXIT_TLS_FAILED;
 }
 
 /*
@@ -764,28 +735,12 @@ static void report_alert(struct connection *c, int alert)
 /* The server's certificate failed our checks: say which check, and on which certificate. */
 static void report_verification_failure(struct connection *c, long result)
 {
-    const struct url *url = &c->opt->url;
     STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
     X509 *server = sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
     int not_from_our_ca;
 
     if (result == X509_V_ERR_HOSTNAME_MISMATCH || result == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-        char names[512] = "";
-
-        /* Without NEVER_CHECK_SUBJECT, X509_check_host() falls back to the CN the old way (and
-         * keeping NO_PARTIAL_WILDCARDS, a partial wildcard is not mistaken for a CN match). */
-        if (server != NULL && X509_check_host(server, url->host, 0,
-                                              X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1) {
-            fprintf(stderr, "client: server name mismatch: the name %s appears only in the "
-                            "certificate's subject CN, which is not accepted; the server needs a "
-                            "subjectAltName\n", url->host);
-            return;
-        }
-        if (server != NULL)
-            certificate_names(server, names, sizeof names);
-        fprintf(stderr, "client: server name mismatch: %s is not in the certificate%s%s%s\n",
-                url->host, names[0] != '\0' ? " (it names " : "", names,
-                names[0] != '\0' ? ")" : "");
+        report_name_mismatch(c, server);
         return;
     }
     not_from_our_ca = result == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
@@ -798,6 +753,45 @@ static void report_verification_failure(struct connection *c, long result)
             c->refused_subject[0] != '\0' ? c->refused_subject : "no certificate",
             not_from_our_ca ? "; it was not issued by the CA in " : "",
             not_from_our_ca ? c->opt->ca_file : "");
+}
+
+/*
+ * The certificate is not for the host in the URL. The usual case: it names other hosts, and we
+ * list them. Two near misses get their own sentence, because the names look right:
+ *   - an IP address written in a DNS entry (DNS:127.0.0.1): an IP address is only ever compared
+ *     with the IP entries (IP:127.0.0.1), which hold it in binary;
+ *   - a name in the subject's CN only, which verify_server_name() does not accept.
+ * To tell them apart, X509_check_host() compares the host with the certificate's names again,
+ * with verify_server_name()'s flags but as if it were a DNS name: it then says which DNS entry
+ * matched (dns_entry). Without NEVER_CHECK_SUBJECT it falls back to the CN the old way (keeping
+ * NO_PARTIAL_WILDCARDS, so that a partial wildcard is not mistaken for a CN match).
+ */
+static void report_name_mismatch(struct connection *c, X509 *server)
+{
+    const char *host = c->opt->url.host;
+    unsigned int as_dns_name = X509_CHECK_FLAG_NEVER_CHECK_SUBJECT
+                               | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+    char names[512] = "", *dns_entry = NULL;
+
+    if (server != NULL && c->opt->url.host_is_ip
+        && X509_check_host(server, host, 0, as_dns_name, &dns_entry) == 1) {
+        fprintf(stderr, "client: server name mismatch: the certificate names %s as a DNS name "
+                        "(DNS:%s), but an IP address must be in an IP entry (IP:%s)\n", host,
+                dns_entry, host);
+        OPENSSL_free(dns_entry);
+        return;
+    }
+    if (server != NULL
+        && X509_check_host(server, host, 0, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1) {
+        fprintf(stderr, "client: server name mismatch: the name %s appears only in the "
+                        "certificate's subject CN, which is not accepted; the server needs a "
+                        "subjectAltName\n", host);
+        return;
+    }
+    if (server != NULL)
+        certificate_names(server, names, sizeof names);
+    fprintf(stderr, "client: server name mismatch: %s is not in the certificate%s%s%s\n", host,
+            names[0] != '\0' ? " (it names " : "", names, names[0] != '\0' ? ")" : "");
 }
 
 /* =============================================================================================
@@ -823,7 +817,8 @@ static void usage(FILE *out)
             "  --cert FILE         client certificate (PEM; intermediates after it are sent too)\n"
             "  --key FILE          private key of the client certificate (PEM)\n"
             "  --ca FILE           the only CA trusted to issue the server's certificate\n"
-            "                      (default %s)\n"
+            "                      (default %s, relative to the current directory:\n"
+            "                      where you run the client decides whom it trusts)\n"
             "  --method M          GET or HEAD (default GET)\n"
             "  --timeout SECONDS   limit for connecting, for the handshake, and for the response,\n"
             "                      each (default %d)\n"
@@ -1036,25 +1031,66 @@ static int file_is_readable(const char *path, const char *what, const char *defa
 /*
  * SSLKEYLOGFILE is the convention curl and browsers share for debugging: each session's secrets
  * are appended to that file, so Wireshark can decrypt a capture. Anyone holding the file can read
- * the traffic, so it is off unless the variable is set, we warn when it is, and the file is
- * created readable by its owner only.
+ * the traffic, so it is off unless the variable is set, we warn when it is, and the file must be
+ * readable by its owner only:
+ *   - a new file is created with mode 0600;
+ *   - a file that is already there keeps its own mode, so one that its group or others may read
+ *     or write is narrowed to 0600 (fchmod() on the file we opened, not on a name that could
+ *     have been swapped since), with a warning;
+ *   - a symbolic link is refused (O_NOFOLLOW): whoever made it would choose where the secrets go.
+ * Sets opt->key_log_fd, -1 without SSLKEYLOGFILE. Returns 0 after saying why the file cannot be
+ * used safely; a file that cannot be opened at all only costs the key log, with a warning.
  */
-static void append_to_key_log(const SSL *ssl, const char *line)
+static int open_key_log(struct options *opt)
 {
     const char *path = getenv("SSLKEYLOGFILE");
-    char text[512];
-    int fd, length = snprintf(text, sizeof text, "%s\n", line);
+    struct stat st;
+    int fd;
 
-    (void)ssl;
-    if (path == NULL || length < 0 || (size_t)length >= sizeof text)
+    opt->key_log_fd = -1;
+    if (path == NULL)
+        return 1;
+    fprintf(stderr, "client: warning: SSLKEYLOGFILE is set; TLS secrets are written to '%s'\n",
+            path);
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == ELOOP) {
+        fprintf(stderr, "client: the key log file '%s' (SSLKEYLOGFILE) is a symbolic link; "
+                        "refusing to follow it: name the file itself\n", path);
+        return 0;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "client: warning: cannot open the key log file '%s': %s; no secrets are "
+                        "written\n", path, strerror(errno));
+        return 1;
+    }
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) != 0) {
+        if (fchmod(fd, 0600) != 0) {
+            fprintf(stderr, "client: the key log file '%s' (SSLKEYLOGFILE) can be read by others "
+                            "(mode %04o), and its mode cannot be changed: %s\n", path,
+                    (unsigned)(st.st_mode & 07777), strerror(errno));
+            close(fd);
+            return 0;
+        }
+        fprintf(stderr, "client: warning: the key log file '%s' could be read or written by "
+                        "others (mode %04o); its mode is now 0600\n", path,
+                (unsigned)(st.st_mode & 07777));
+    }
+    opt->key_log_fd = fd;
+    return 1;
+}
+
+/* OpenSSL calls this with each new secret, as one line of text (create_client_context()). */
+static void append_to_key_log(const SSL *ssl, const char *line)
+{
+    const struct connection *c = SSL_get_app_data(ssl);
+    char text[512];
+    int length = snprintf(text, sizeof text, "%s\n", line);
+
+    if (c == NULL || length < 0 || (size_t)length >= sizeof text)
         return;
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return;
-    if (write(fd, text, (size_t)length) != length) {
+    if (write(c->opt->key_log_fd, text, (size_t)length) != length) {
         /* A debugging aid that failed: the connection itself is unaffected. */
     }
-    close(fd);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1158,7 +1194,7 @@ static int connect_to_server(const struct options *opt, long long deadline_ms, i
 }
 
 /* ---------------------------------------------------------------------------------------------
- * HTTP: the request we send, the response head we accept
+ * HTTP: the request we send, the response we accept
  * ------------------------------------------------------------------------------------------- */
 
 /*
@@ -1316,6 +1352,152 @@ static int write_body(const char *data, size_t length)
     return 1;
 }
 
+/*
+ * Reads, through tls_read() (Part 1), until a final response head has arrived, and parses it into
+ * head. A 1xx response is only news ("103 Early Hints"): the real answer follows it. Returns an
+ * exit status; on EXIT_OK, buffer[0] to buffer[*used - 1] holds the head, *head_length bytes,
+ * and the start of the body after it.
+ */
+static int read_response_head(struct connection *c, char *buffer, size_t *used,
+                              long *head_length, struct response_head *head)
+{
+    size_t have = 0, got;
+    long length;
+    int error, interim_responses = 0;
+
+    for (;;) {
+        length = have > 0 ? parse_response_head(buffer, have, head) : 0;
+        if (length < 0) {
+            fprintf(stderr, "client: the server's response is not valid HTTP: %s\n", head->error);
+            return EXIT_NOT_2XX;
+        }
+        if (length > 0 && head->status >= 200)
+            break;
+        if (length > 0 && head->status == 101) {
+            /* "101 Switching Protocols" answers a request to change protocol (Upgrade: websocket,
+             * h2c). We never ask for one, so what would follow is not HTTP/1.1 and not an answer
+             * to our request: treating it as news and reading on would take that protocol's bytes
+             * for the response. We stop, and say so. */
+            fprintf(stderr, "client: the server switched to another protocol (%s), which this "
+                            "client never asked for\n", head->status_line);
+            return EXIT_NOT_2XX;
+        }
+        if (length > 0) {
+            /* A few interim responses are normal; an endless stream of them is a server keeping
+             * us busy. */
+            if (++interim_responses > MAX_INTERIM_RESPONSES) {
+                fprintf(stderr, "client: the server sent more than %d interim (1xx) responses\n",
+                        MAX_INTERIM_RESPONSES);
+                return EXIT_NOT_2XX;
+            }
+            have -= (size_t)length;
+            memmove(buffer, buffer + length, have);
+            continue;
+        }
+        if (have == MAX_RESPONSE_HEAD) {
+            fprintf(stderr, "client: the server's response head is larger than %d KiB\n",
+                    MAX_RESPONSE_HEAD / 1024);
+            return EXIT_NOT_2XX;
+        }
+        error = tls_read(c, buffer + have, MAX_RESPONSE_HEAD - have, &got);
+        if (error != SSL_ERROR_NONE)
+            return report_tls_failure(c, error, "reading the response");
+        have += got;
+    }
+    *used = have;
+    *head_length = length;
+    return EXIT_OK;
+}
+
+/*
+ * Copies the body to stdout as it arrives, starting with the got bytes already in buffer (of size
+ * bytes): Content-Length bytes, or, without a length, everything until the server ends the
+ * connection, which only a close_notify makes a proper end (end_of_data_at_close(), Part 1).
+ * Returns an exit status.
+ */
+static int read_body(struct connection *c, const struct response_head *head, char *buffer,
+                     size_t size, size_t got)
+{
+    long long remaining = head->content_length, received = 0;  /* remaining: -1 until close */
+    int error;
+
+    for (;;) {
+        if (remaining >= 0 && (long long)got > remaining)
+            got = (size_t)remaining;  /* anything after the announced length is not ours */
+        if (received + (long long)got > MAX_RESPONSE_BODY) {
+            fprintf(stderr, "client: the response body is larger than the %lld MiB this client "
+                            "accepts\n", MAX_RESPONSE_BODY / (1024 * 1024));
+            return EXIT_NOT_2XX;
+        }
+        if (!write_body(buffer, got))
+            return EXIT_USAGE;
+        received += (long long)got;
+        if (remaining >= 0)
+            remaining -= (long long)got;
+        if (remaining == 0)
+            return EXIT_OK;
+        error = tls_read(c, buffer, size, &got);
+        if (error == SSL_ERROR_NONE)
+            continue;
+        if (remaining < 0)
+            return end_of_data_at_close(c, error, received);  /* no length: TLS says if it is all */
+        if (error == SSL_ERROR_ZERO_RETURN || closed_without_close_notify(error)) {
+            fprintf(stderr, "client: the server closed the connection after %lld of the %lld body "
+                            "bytes it announced\n", received, head->content_length);
+            ERR_clear_error();
+            return EXIT_UNREACHABLE;
+        }
+        return report_tls_failure(c, error, "reading the response");
+    }
+}
+
+/*
+ * The HTTP answer, read through tls_read() (Part 1): the head (read_response_head()), then the
+ * body, which goes to stdout as it arrives. Returns an exit status; EXIT_OK means the whole
+ * response arrived, whatever its status.
+ */
+static int read_response(struct connection *c, struct response_head *head)
+{
+    char buffer[MAX_RESPONSE_HEAD];
+    size_t used = 0;
+    long head_length = 0;
+    int status = read_response_head(c, buffer, &used, &head_length, head);
+
+    if (status != EXIT_OK)
+        return status;
+    if (c->opt->verbose)
+        fprintf(stderr, "* response: %s\n", head->status_line);
+    /* Responses to HEAD, 204 and 304 never have a body, whatever their headers say. */
+    if (strcmp(c->opt->method, "HEAD") == 0 || head->status == 204 || head->status == 304)
+        return EXIT_OK;
+    if (head->transfer_encoding) {
+        fprintf(stderr, "client: the server sent its body with a Transfer-Encoding (such as "
+                        "chunked), which this client does not decode\n");
+        return EXIT_NOT_2XX;
+    }
+    if (head->content_length > MAX_RESPONSE_BODY) {
+        fprintf(stderr, "client: the response body (%lld bytes) is larger than the %lld MiB this "
+                        "client accepts\n", head->content_length,
+                MAX_RESPONSE_BODY / (1024 * 1024));
+        return EXIT_NOT_2XX;
+    }
+    /* The bytes after the head in the buffer are the start of the body. */
+    used -= (size_t)head_length;
+    memmove(buffer, buffer + head_length, used);
+    status = read_body(c, head, buffer, sizeof buffer, used);
+    if (status == EXIT_OK && fflush(stdout) != 0) {
+        fprintf(stderr, "client: cannot write the body to standard output: %s\n", strerror(errno));
+        return EXIT_USAGE;
+    }
+    return status;
+}
+
+/* The exit status of a complete answer: 0 for 2xx, 1 for any other status (403, 404...). */
+static int exit_status_for(const struct response_head *head)
+{
+    return head->status >= 200 && head->status <= 299 ? EXIT_OK : EXIT_NOT_2XX;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Certificates as text, for the messages and --verbose
  * ------------------------------------------------------------------------------------------- */
@@ -1427,9 +1609,14 @@ int main(int argc, char **argv)
     /* A server that closes while we write must not kill us with SIGPIPE: we want the error. */
     signal(SIGPIPE, SIG_IGN);
 
-    ctx = create_client_context(&opt);
-    if (ctx == NULL)
+    if (!open_key_log(&opt))
         return EXIT_USAGE;
+    ctx = create_client_context(&opt);
+    if (ctx == NULL) {
+        if (opt.key_log_fd >= 0)
+            close(opt.key_log_fd);
+        return EXIT_USAGE;
+    }
     memset(&c, 0, sizeof c);
     c.opt = &opt;
     c.fd = -1;
@@ -1439,6 +1626,8 @@ int main(int argc, char **argv)
     SSL_free(c.ssl);
     if (c.fd >= 0)
         close(c.fd);
+    if (opt.key_log_fd >= 0)
+        close(opt.key_log_fd);
     SSL_CTX_free(ctx);
     return status;
 }

@@ -2,7 +2,9 @@
 # Chapter 04: the client that checks the server's certificate against our CA only, and presents its
 # own certificate when asked. Against chapters 01 to 03, every server fixture of certs/, and
 # stand-in servers that misbehave (silent, not TLS, never answering, answering what the client
-# must refuse: other HTTP versions, two lengths, a cut body, an unasked-for 101, old TLS, alerts).
+# must refuse: other HTTP versions, two lengths, a cut body, an unasked-for 101, old TLS, alerts),
+# `openssl s_server` offering TLS 1.2 suites without ECDHE and AEAD, and the SSLKEYLOGFILE file's
+# guards (no symbolic link, mode 0600).
 # Run alone with `tests/run.sh test_04_client` (after `make`).
 
 # shellcheck source=tests/lib.sh
@@ -410,9 +412,9 @@ localhost 0
 127.0.0.1 0')"
 }
 
-# make_wildcard_server NAME SAN: a server certificate $CERTS/NAME.crt (and .key) from our CA, for
+# make_server_certificate NAME SAN: a server certificate $CERTS/NAME.crt (and .key) from our CA, for
 # the subjectAltName SAN (e.g. DNS:*.example.test).
-make_wildcard_server() {
+make_server_certificate() {
     [[ -f $CERTS/$1.crt ]] && return
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$CERTS/$1.key" \
         -subj "/CN=$1" -addext "subjectAltName=$2" -addext 'extendedKeyUsage=serverAuth' \
@@ -420,6 +422,17 @@ make_wildcard_server() {
         openssl x509 -req -in "$CERTS/$1.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
             -set_serial "0x$(openssl rand -hex 8)" -days 2 -copy_extensions copyall \
             -out "$CERTS/$1.crt" 2>/dev/null
+}
+
+test_ip_address_in_a_dns_entry_is_refused_saying_where_it_belongs() {
+    # DNS:127.0.0.1 looks right, but an IP address is only compared with IP entries. The old
+    # fallback to the CN would match it (X509_check_host() reads it as a DNS name), so the message
+    # must not blame the CN.
+    make_server_certificate ip-as-dns-server 'DNS:127.0.0.1' || return
+    use_chapter_01_with ip-as-dns-server || return
+    assertEquals '' "$(check_urls '
+127.0.0.1 4 server name mismatch: the certificate names 127.0.0.1 as a DNS name (DNS:127.0.0.1), but an IP address must be in an IP entry (IP:127.0.0.1)
+localhost 4 server name mismatch: localhost is not in the certificate (it names DNS:127.0.0.1)')"
 }
 
 # client_resolving NAME [ARGS...] URL: the client, with NAME resolving to 127.0.0.1. Only
@@ -439,8 +452,8 @@ client_resolving() {
 
 test_partial_wildcard_is_refused_and_a_whole_label_one_accepted() {
     # "w*.example.test" would match www.example.test under OpenSSL's default rules.
-    make_wildcard_server partial-wildcard-server 'DNS:w*.example.test' &&
-        make_wildcard_server wildcard-server 'DNS:*.example.test' || return
+    make_server_certificate partial-wildcard-server 'DNS:w*.example.test' &&
+        make_server_certificate wildcard-server 'DNS:*.example.test' || return
     use_chapter_01_with partial-wildcard-server || return
     client_resolving www.example.test /
     if [[ $? == 2 ]]; then skip_test 'no unprivileged user namespaces (unshare) to resolve www.example.test'; return; fi
@@ -468,6 +481,16 @@ test_ssl_cert_file_and_dir_add_no_trust() {
     assert_run 4 'unable to get local issuer certificate \(CN=localhost\)'
 }
 
+test_help_says_the_default_ca_is_relative_to_the_current_directory() {
+    # Run from another folder, certs/ca.crt is another file: where the client runs decides whom
+    # it trusts, so --help must say so.
+    run_program "$CLIENT" --help
+    assert_run 0 || return
+    assert_output_has "$(tr -s ' \n' '  ' <<<"$RUN_STDOUT")" \
+        '\(default certs/ca\.crt, relative to the current directory: where you run the client decides whom it trusts\)' \
+        '--help'
+}
+
 test_default_ca_is_certs_ca_crt() {
     use_chapter_01 || return
     local dir=$SHUNIT_TMPDIR/default-ca
@@ -475,6 +498,63 @@ test_default_ca_is_certs_ca_crt() {
     cp "$CERTS/ca.crt" "$dir/certs/ca.crt"
     run_program --in "$dir" "$CLIENT" "https://localhost:$SERVER_PORT/"
     assert_run 0 "$(summary 'HTTP/1.1 200 OK' CN=localhost certs/ca.crt)"
+}
+
+# --- TLS 1.2: ECDHE with AEAD only ---------------------------------------------------------------
+
+# start_s_server_tls12 CIPHER: `openssl s_server -www`, TLS 1.2 only, offering only CIPHER.
+start_s_server_tls12() {
+    start_peer @PORT@ openssl s_server -accept 127.0.0.1:@PORT@ -cert "$CERTS/server.crt" \
+        -key "$CERTS/server.key" -tls1_2 -cipher "$1" -www || return
+    SERVER_PORT=$PEER_PORT SERVER_LOG=$PEER_LOG LOG_MARK=0
+}
+
+test_tls12_without_ecdhe_and_aead_is_refused() {
+    # Static RSA key exchange (no forward secrecy), CBC with HMAC-SHA1, and both at once: the
+    # server finds no cipher in common with us and ends the handshake.
+    local cipher
+    for cipher in AES128-SHA AES256-GCM-SHA384 ECDHE-RSA-AES128-SHA; do
+        start_s_server_tls12 "$cipher" || return
+        client /
+        assert_refused 4 "TLS handshake failed: the server ended it with the alert 'handshake failure'" ||
+            return
+        assert_log 'no shared cipher' "openssl s_server -cipher $cipher" || return
+        cleanup_test
+    done
+}
+
+test_tls12_with_ecdhe_and_aes_gcm_works() {
+    start_s_server_tls12 ECDHE-RSA-AES128-GCM-SHA256 || return
+    client /
+    assert_run 0 '^client: HTTP/1\.0 200 ok; TLSv1\.2 ECDHE-RSA-AES128-GCM-SHA256; server CN=localhost verified by ' ||
+        return
+    assert_output_has "$RUN_STDOUT" 's_server' 'the page openssl s_server -www sends'
+}
+
+# --- The key log (SSLKEYLOGFILE): the secrets go to a file only its owner can read ----------------
+
+test_key_log_that_is_a_symbolic_link_is_refused_and_its_target_untouched() {
+    # Whoever made the link would choose where the secrets go.
+    use_chapter_01 || return
+    local dir=$SHUNIT_TMPDIR/key-log-link
+    mkdir -p "$dir" && echo 'not secrets' >"$dir/target" && ln -sf target "$dir/keys.log" || return
+    SSLKEYLOGFILE=$dir/keys.log client /
+    assert_run 2 "^client: the key log file '$(re_escape "$dir/keys.log")' \(SSLKEYLOGFILE\) is a symbolic link; refusing to follow it: name the file itself\$" ||
+        return
+    assertEquals 'nothing on stdout' '' "$RUN_STDOUT" || return
+    assertEquals 'the target is untouched' 'not secrets' "$(cat "$dir/target")"
+}
+
+test_key_log_that_others_can_read_becomes_0600_with_a_warning() {
+    use_chapter_01 || return
+    local dir=$SHUNIT_TMPDIR/key-log-0644
+    mkdir -p "$dir" && : >"$dir/keys.log" && chmod 0644 "$dir/keys.log" || return
+    SSLKEYLOGFILE=$dir/keys.log client /
+    assert_run 0 "^client: warning: the key log file '$(re_escape "$dir/keys.log")' could be read or written by others \(mode 0644\); its mode is now 0600\$" ||
+        return
+    assertEquals 'body on stdout' 'Hello World!' "$RUN_STDOUT" || return
+    assertEquals 'the mode of the key log' 600 "$(stat -c %a "$dir/keys.log")" || return
+    assert_output_has "$(cat "$dir/keys.log")" '^CLIENT_TRAFFIC_SECRET_0 [0-9a-f]{64} ' 'the key log'
 }
 
 # --- Start-up errors: exit 2, naming the file or the flag ----------------------------------------

@@ -155,5 +155,24 @@ test_no_chapter_switches_in_the_sources() {
     assertEquals 'preprocessor switches (a chapter must not carry code for another)' '' "$found"
 }
 
+# Part 1 of the client, its TLS lesson, is read in one sitting: no function there (before the PART 2
+# banner) is longer than 40 lines, counted from the line with its name to its closing brace.
+# LESSON_CLIENT_SOURCE=FILE checks another file (a copy with a long function must fail).
+test_client_part_1_functions_fit_in_40_lines() {
+    local file=${LESSON_CLIENT_SOURCE:-$ROOT/04-client/client.c} long
+    [[ -f $file ]] || { skip_test "no $file"; return; }
+    assertNotNull "$file has no PART 2 banner" "$(grep -n 'PART 2: THE PLUMBING' "$file")" || return
+    # A definition starts at column 0 with its type and name, "static int fetch(...": its body
+    # opens with a { and closes with a } at column 0. (A prototype's { never comes.)
+    long=$(awk '/PART 2: THE PLUMBING/ { exit }
+                !body && /^[A-Za-z_][^#;]*[A-Za-z_0-9]\(/ && !/;[ \t]*$/ {
+                    name = $0; sub(/\(.*/, "", name); sub(/.*[ *]/, "", name); start = FNR; next }
+                start && /^\{/ { body = 1; next }
+                body && /^\}/ {
+                    if (FNR - start + 1 > 40) printf "%s() at line %d: %d lines\n", name, start, FNR - start + 1
+                    body = 0; start = 0 }' "$file")
+    assertEquals "functions of Part 1 of $file over 40 lines" '' "$long"
+}
+
 # shellcheck source=/dev/null
 . "$SHUNIT2"
