@@ -253,10 +253,8 @@ static void iso8601(const ASN1_TIME *time, char *out, size_t size)
 /* How many days ahead the expiry warnings look. */
 #define EXPIRY_WARNING_DAYS     7
 
-/*
- * Nothing warns before the day a certificate runs out, so we do, at start-up: past its notAfter
- * date, every client refuses it.
- */
+/* Nothing warns before the day a file of ours runs out (a certificate's notAfter date), so we do,
+ * at start-up: after that day it is refused. */
 static void warn_if_expiring(const char *file)
 {
     BIO *in = BIO_new_file(file, "r");
@@ -796,7 +794,7 @@ static int set_tls_file(struct tls_files *files, const char *flag, const char *v
  * ============================================================================================= */
 
 /* ---------------------------------------------------------------------------------------------
- * Command line
+ * Command line and listening socket
  * ------------------------------------------------------------------------------------------- */
 
 #define DEFAULT_PORT            5001
@@ -886,10 +884,6 @@ static const char *system_error(int error, char *out, size_t size)
     return out;
 }
 
-/* ---------------------------------------------------------------------------------------------
- * Listening socket
- * ------------------------------------------------------------------------------------------- */
-
 /* Returns a listening socket, or -1 after saying why. *port is updated when it was 0. */
 static int open_listening_socket(const char *bind_address, int *port)
 {
@@ -945,25 +939,25 @@ static int open_listening_socket(const char *bind_address, int *port)
     return fd;
 }
 
-/* "127.0.0.1:40312" or "[::1]:40312", for the log. */
-static void describe_peer(int fd, char *out, size_t size)
+/* "127.0.0.1:40312" or "[::1]:40312", for the log: the address accept() gave, which stays known
+ * even when the client has gone by the time we look. */
+static void describe_peer(const struct sockaddr_storage *address, socklen_t length, char *out,
+                          size_t size)
 {
-    struct sockaddr_storage address = { .ss_family = AF_UNSPEC };
-    socklen_t length = sizeof address;
     char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+    int v6 = address->ss_family == AF_INET6;
 
-    if (getpeername(fd, (struct sockaddr *)&address, &length) != 0
-        || getnameinfo((struct sockaddr *)&address, length, host, sizeof host, port, sizeof port,
-                       NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        length = 0;
-    snprintf(out, size, "%s%s%s:%s", address.ss_family == AF_INET6 && length > 0 ? "[" : "", host,
-             address.ss_family == AF_INET6 && length > 0 ? "]" : "", port);
+    if (getnameinfo((const struct sockaddr *)address, length, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        v6 = 0;
+    snprintf(out, size, "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Deadlines and stopping: a clock that only moves forward; SIGINT and SIGTERM stop the server
+ * Connections: a thread each, at most --max-connections at once, until SIGINT or SIGTERM
  * ------------------------------------------------------------------------------------------- */
 
+/* A clock that only moves forward, for each connection's deadline. */
 static long long now_ms(void)
 {
     struct timespec t;
@@ -982,10 +976,6 @@ static void request_stop(int signal_number)
     if (write(stop_pipe[1], "x", 1) < 0) { /* full: a stop was requested already */ }
     errno = saved_errno;
 }
-
-/* ---------------------------------------------------------------------------------------------
- * Connections: one thread each, at most --max-connections at once
- * ------------------------------------------------------------------------------------------- */
 
 /* Ample for our buffers and OpenSSL's calls; the default, 8 MiB a thread, would reserve 1 GiB of
  * address space for 128 connections. */
@@ -1008,39 +998,49 @@ static void count_connections(int change, int wait_below)
     pthread_mutex_unlock(&connections.lock);
 }
 
+struct accepted {
+    int fd;
+    char peer[INET6_ADDRSTRLEN + 8];
+};
+
 static void *connection_thread(void *arg)
 {
-    int fd = (int)(intptr_t)arg, on = 1;
-    char peer[INET6_ADDRSTRLEN + 8];
+    struct accepted *a = arg;
+    int on = 1;
 
-    describe_peer(fd, peer, sizeof peer);
     /* Non-blocking, so Part 1 can keep the deadline; no Nagle delay: each message is complete. */
-    if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0
-        || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
-        printf("%s cannot set up the socket: %s\n", peer, strerror(errno));
+    if (fcntl(a->fd, F_SETFL, O_NONBLOCK) != 0
+        || setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
+        printf("%s cannot set up the socket: %s\n", a->peer, strerror(errno));
     else
-        serve_connection(fd, peer);
-    close(fd);
+        serve_connection(a->fd, a->peer);
+    close(a->fd);
+    free(a);
     count_connections(-1, INT_MAX);
     return NULL;
 }
 
 /* Starts a detached thread for the connection; returns 0 (and logs why) when it could not. */
-static int start_connection_thread(int fd)
+static int start_connection_thread(int fd, const struct sockaddr_storage *address, socklen_t length)
 {
+    struct accepted *a = malloc(sizeof *a);
     pthread_attr_t attributes;
     pthread_t thread;
-    int err = pthread_attr_init(&attributes);
+    int err = a == NULL ? ENOMEM : pthread_attr_init(&attributes);
 
     if (err == 0) {
+        a->fd = fd;
+        describe_peer(address, length, a->peer, sizeof a->peer);
         if ((err = pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED)) == 0
             && (err = pthread_attr_setstacksize(&attributes, THREAD_STACK_SIZE)) == 0)
-            err = pthread_create(&thread, &attributes, connection_thread, (void *)(intptr_t)fd);
+            err = pthread_create(&thread, &attributes, connection_thread, a);
         pthread_attr_destroy(&attributes);
     }
-    if (err != 0)
+    if (err != 0) {
         printf("cannot start a thread for a connection: %s; new connections wait a second\n",
                strerror(err));
+        free(a);
+    }
     return err == 0;
 }
 
@@ -1050,6 +1050,8 @@ static int start_connection_thread(int fd)
 static void accept_connections(int listen_fd, int max_connections)
 {
     struct pollfd fds[2] = { { listen_fd, POLLIN, 0 }, { stop_pipe[0], POLLIN, 0 } };
+    struct sockaddr_storage address;
+    socklen_t length;
     int fd;
 
     for (;;) {
@@ -1058,8 +1060,9 @@ static void accept_connections(int listen_fd, int max_connections)
             ;
         if (fds[1].revents != 0)
             break;
-        fd = accept(listen_fd, NULL, NULL);
-        if (fd >= 0 && start_connection_thread(fd))
+        length = sizeof address;
+        fd = accept(listen_fd, (struct sockaddr *)&address, &length);
+        if (fd >= 0 && start_connection_thread(fd, &address, length))
             continue;
         count_connections(-1, INT_MAX);
         if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
@@ -1164,7 +1167,7 @@ static int parse_request(char *head, size_t length, struct request *request)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Routes
+ * Routes, responses and the log line
  * ------------------------------------------------------------------------------------------- */
 
 static void set_body(struct response *response, int status, const char *content_type, const char *body)
@@ -1270,10 +1273,6 @@ static void route(const struct request *request, struct connection *c, struct re
     else
         set_body(response, 404, "text/plain", "Not Found\n");
 }
-
-/* ---------------------------------------------------------------------------------------------
- * HTTP response and log
- * ------------------------------------------------------------------------------------------- */
 
 static const char *status_text(int status)
 {

@@ -102,7 +102,6 @@ static SSL_CTX *server_ctx;
 static pthread_mutex_t server_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Written once when SIGINT or SIGTERM arrives; every connection polls it, so "readable" means "stop". */
 static int stop_pipe[2] = { -1, -1 };
-static volatile sig_atomic_t stop_signal;  /* which signal it was, for the log */
 
 /* One client connection, from accept() to close(). */
 struct connection {
@@ -1147,7 +1146,7 @@ static int set_tls_file(struct tls_files *files, const char *flag, const char *v
  * ============================================================================================= */
 
 /* ---------------------------------------------------------------------------------------------
- * Command line
+ * Command line and listening socket
  * ------------------------------------------------------------------------------------------- */
 
 #define DEFAULT_PORT            5001
@@ -1251,10 +1250,6 @@ static const char *system_error(int error, char *out, size_t size)
     return out;
 }
 
-/* ---------------------------------------------------------------------------------------------
- * Listening socket
- * ------------------------------------------------------------------------------------------- */
-
 /* Returns a listening socket, or -1 after saying why. *port is updated when it was 0. */
 static int open_listening_socket(const char *bind_address, int *port)
 {
@@ -1309,19 +1304,18 @@ static int open_listening_socket(const char *bind_address, int *port)
     return fd;
 }
 
-/* "127.0.0.1:40312" or "[::1]:40312", for the log. */
-static void describe_peer(int fd, char *out, size_t size)
+/* "127.0.0.1:40312" or "[::1]:40312", for the log: the address accept() gave, which stays known
+ * even when the client has gone by the time we look. */
+static void describe_peer(const struct sockaddr_storage *address, socklen_t length, char *out,
+                          size_t size)
 {
-    struct sockaddr_storage address = { .ss_family = AF_UNSPEC };
-    socklen_t length = sizeof address;
     char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+    int v6 = address->ss_family == AF_INET6;
 
-    if (getpeername(fd, (struct sockaddr *)&address, &length) != 0
-        || getnameinfo((struct sockaddr *)&address, length, host, sizeof host, port, sizeof port,
-                       NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        length = 0;
-    snprintf(out, size, "%s%s%s:%s", address.ss_family == AF_INET6 && length > 0 ? "[" : "", host,
-             address.ss_family == AF_INET6 && length > 0 ? "]" : "", port);
+    if (getnameinfo((const struct sockaddr *)address, length, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        v6 = 0;
+    snprintf(out, size, "%s%s%s:%s", v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1626,7 +1620,7 @@ static void *worker(void *arg)
         pthread_mutex_unlock(&pool->lock);
 
         if (client >= 0)
-            describe_peer(client, peer, sizeof peer);
+            describe_peer(&peer_address, length, peer, sizeof peer);
         if (client < 0 || stopping || refused) {
             if (client >= 0)
                 close(client);
@@ -1841,7 +1835,7 @@ static int parse_request(char *head, size_t length, struct request *request)
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Routes
+ * Routes, responses and the log line
  * ------------------------------------------------------------------------------------------- */
 
 static void set_body(struct response *response, int status, const char *content_type, const char *body)
@@ -1947,10 +1941,6 @@ static void route(const struct request *request, struct connection *c, struct re
     else
         set_body(response, 404, "text/plain", "Not Found\n");
 }
-
-/* ---------------------------------------------------------------------------------------------
- * HTTP response and log
- * ------------------------------------------------------------------------------------------- */
 
 static const char *status_text(int status)
 {

@@ -7,12 +7,19 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+# The lessons, in order, and every server (chapter 05, the production server, is no lesson: it
+# must build like the others, and its serve_connection() reads on one screen too).
 SERVERS=(01-tls-server/server.c 02-mtls-server/server.c 03-custom-ca-validation/server.c)
-# The bounds on changed lines (diff A B | grep -c '^[<>]'), the aims of issue 11. Chapter 03 holds
-# issue 12's lesson too (revocation at every level, 403 before the request, no trust without a
-# certificate, a resumed session's expiry checked again) within the same 150.
-MAX_DIFF_01_02=60
-MAX_DIFF_02_03=150
+ALL_SERVERS=("${SERVERS[@]}" 05-production-server/server.c)
+# The bounds on changed lines (diff A B | grep -c '^[<>]'). 01 -> 02 is the CertificateRequest and
+# reading the client's certificate for /whoami; 02 -> 03 is the trust store, CRLs at every level,
+# the 403 gate, and a resumed client's chain checked again.
+MAX_DIFF_01_02=80
+MAX_DIFF_02_03=185
+# Part 2, the plumbing, at most this many lines (from its banner to the end).
+MAX_PART_2_LINES=600
+# The life of a connection on one screen.
+MAX_SERVE_CONNECTION_LINES=40
 
 # Every way a chapter must build; NAME: compiler and flags, FILE and OUT filled in per program.
 BUILDS=(
@@ -25,7 +32,7 @@ BUILDS=(
 # All the builds run at once (a few at a time) in oneTimeSetUp; the tests read their results:
 # $BUILD_DIR/NAME.N.status (exit status) and NAME.N.log (what the compiler said) for SOURCES[N].
 oneTimeSetUp() {
-    SOURCES=("${SERVERS[@]}")
+    SOURCES=("${ALL_SERVERS[@]}")
     [[ ! -f $ROOT/04-client/client.c ]] || SOURCES+=(04-client/client.c)
     BUILD_DIR=$SHUNIT_TMPDIR/builds
     mkdir -p "$BUILD_DIR"
@@ -81,8 +88,12 @@ test_each_chapter_uses_no_deprecated_openssl_api() {
 
 # --- Each chapter is the previous one plus one idea ---------------------------------------------
 
-# changed_lines A B: the number of lines diff shows as removed or added.
-changed_lines() { diff "$ROOT/$1" "$ROOT/$2" | grep -c '^[<>]'; }
+# changed_lines A B: the number of lines diff shows as removed or added (relative to ROOT, or
+# absolute).
+changed_lines() {
+    local a=$1 b=$2; [[ $a == /* ]] || a=$ROOT/$a; [[ $b == /* ]] || b=$ROOT/$b
+    diff "$a" "$b" | grep -c '^[<>]'
+}
 
 test_the_chapter_diffs_stay_small() {
     local lines_02 lines_03
@@ -93,22 +104,108 @@ test_the_chapter_diffs_stay_small() {
     assertTrue "diff 02 -> 03 changes $lines_03 lines, more than $MAX_DIFF_02_03" "((lines_03 <= MAX_DIFF_02_03))"
 }
 
-# part_2 FILE: the plumbing, from the PART 2 banner to the end of the file.
-part_2() { sed -n '/PART 2: THE PLUMBING/,$p' "$ROOT/$1"; }
+# part_2 FILE: the plumbing, from the PART 2 banner to the end of the file (FILE relative to ROOT,
+# or absolute).
+part_2() { local f=$1; [[ $f == /* ]] || f=$ROOT/$f; sed -n '/PART 2: THE PLUMBING/,$p' "$f"; }
 
-# Part 2 holds no lesson: it is the same in every chapter, except where a comment says that the
-# chapter's lesson reaches into the plumbing (chapter 03's 403). Each hunk of the diff must say so.
-test_part_2_the_plumbing_is_the_same_in_every_chapter() {
-    local i unmarked
+# part_2_differences A B: the diff between the two Part 2s; nothing when they are the same.
+part_2_differences() { diff <(part_2 "$1") <(part_2 "$2"); }
+
+# part_2_too_long FILE: says so when FILE's Part 2 is missing or over MAX_PART_2_LINES lines.
+part_2_too_long() {
+    local lines
+    lines=$(part_2 "$1" | wc -l)
+    ((lines > 0)) || { echo "$1 has no PART 2 banner"; return; }
+    ((lines <= MAX_PART_2_LINES)) || echo "$1: Part 2 is $lines lines, more than $MAX_PART_2_LINES"
+}
+
+# openssl_in_part_2 FILE: the lines of Part 2 that name OpenSSL, but for SSL_CTX_free().
+openssl_in_part_2() {
+    part_2 "$1" | sed 's/SSL_CTX_free(//g' | grep -nE '(SSL_|X509|ERR_|EVP_|PEM_|BIO_|ASN1_|OSSL_)'
+}
+
+# client_certificates_or_crls FILE: the lines that ask for, read or check a client certificate,
+# or read a CRL (chapter 01 must have none: it teaches the server's side only).
+client_certificates_or_crls() {
+    local f=$1; [[ $f == /* ]] || f=$ROOT/$f
+    grep -nE 'SSL_VERIFY_PEER|SSL_CTX_set_verify|peer_cert|verify_result|client_CA|X509_STORE|crl|CRL' "$f" |
+        grep -v 'CRLF'   # a line ending, not a revocation list
+}
+
+# function_too_long FILE NAME MAX: says so when the function NAME in FILE is longer than MAX lines,
+# counted from the line with its name to its closing brace at column 0.
+function_too_long() {
+    local f=$1; [[ $f == /* ]] || f=$ROOT/$f
+    awk -v name="$2" -v max="$3" -v file="$1" '
+        !start && $0 ~ "^[a-z].*[ *]" name "\\(" && $0 !~ /;[ \t]*$/ { start = FNR; next }
+        start && /^\}/ { found = 1; if (FNR - start + 1 > max) printf "%s: %s() is %d lines, more than %d\n", file, name, FNR - start + 1, max; exit }
+        END { if (!found) printf "%s: no %s() found\n", file, name }' "$f"
+}
+
+# Part 2 holds no lesson: it is byte for byte the same in every lesson, with no exception.
+test_part_2_the_plumbing_is_the_same_in_every_lesson() {
+    local i
     for ((i = 1; i < ${#SERVERS[@]}; i++)); do
-        assertNotNull "${SERVERS[i]} has no PART 2 banner" "$(part_2 "${SERVERS[i]}")" || return
-        unmarked=$(diff <(part_2 "${SERVERS[i - 1]}") <(part_2 "${SERVERS[i]}") |
-            awk '/^[0-9]/ { if (hunk != "" && hunk !~ /lesson reaches into the plumbing/) print hunk; hunk = "" }
-                 { hunk = hunk $0 "\n" }
-                 END { if (hunk != "" && hunk !~ /lesson reaches into the plumbing/) print hunk }')
-        assertEquals "Part 2 of ${SERVERS[i]} differs from ${SERVERS[i - 1]}'s without a comment saying why" \
-            '' "$unmarked"
+        assertEquals "Part 2 of ${SERVERS[i]} differs from ${SERVERS[i - 1]}'s" \
+            '' "$(part_2_differences "${SERVERS[i - 1]}" "${SERVERS[i]}")"
     done
+}
+
+test_part_2_fits_in_600_lines() {
+    local file
+    for file in "${SERVERS[@]}"; do assertEquals '' "$(part_2_too_long "$file")"; done
+}
+
+# Every OpenSSL call lives in Part 1 of the chapter that teaches it; Part 2 frees the context at
+# the end of main(), and that is all.
+test_part_2_names_no_openssl_but_the_last_ssl_ctx_free() {
+    local file
+    for file in "${SERVERS[@]}"; do
+        assertEquals "$file: OpenSSL after the PART 2 banner" '' "$(openssl_in_part_2 "$file")"
+    done
+}
+
+test_chapter_01_holds_no_client_certificate_and_no_crl() {
+    assertEquals 'chapter 01 asks for, reads or checks a client certificate or a CRL' \
+        '' "$(client_certificates_or_crls "${SERVERS[0]}")"
+}
+
+test_serve_connection_fits_on_one_screen() {
+    local file
+    for file in "${ALL_SERVERS[@]}"; do
+        assertEquals '' "$(function_too_long "$file" serve_connection "$MAX_SERVE_CONNECTION_LINES")"
+    done
+}
+
+# Each rule above must be able to fail: on scratch copies that break it, each check speaks up.
+test_each_rule_fails_on_a_copy_that_breaks_it() {
+    local dir=$SHUNIT_TMPDIR/broken i
+    mkdir -p "$dir"
+    # Part 2 changed in one lesson only.
+    sed 's/"Hello World!"/"Hello!"/' "$ROOT/${SERVERS[1]}" >"$dir/part2-changed.c"
+    assertNotNull 'a changed Part 2 is noticed' "$(part_2_differences "${SERVERS[0]}" "$dir/part2-changed.c")"
+    # Part 2 grown past the bound.
+    { cat "$ROOT/${SERVERS[0]}"; for ((i = 0; i < MAX_PART_2_LINES; i++)); do echo "/* padding */"; done; } >"$dir/long.c"
+    assertNotNull 'a Part 2 over the bound is noticed' "$(part_2_too_long "$dir/long.c")"
+    # An OpenSSL call moved into Part 2.
+    sed 's/^static int parse_number(const char \*text, int min, int max, int \*number)$/&\n{ ERR_clear_error(); }\nstatic int parse_number_(void)/' \
+        "$ROOT/${SERVERS[0]}" >"$dir/openssl-in-part-2.c"
+    assertNotNull 'an OpenSSL call in Part 2 is noticed' "$(openssl_in_part_2 "$dir/openssl-in-part-2.c")"
+    # A client certificate asked for in chapter 01.
+    sed 's/SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);/&\n    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);/' \
+        "$ROOT/${SERVERS[0]}" >"$dir/asks-for-a-certificate.c"
+    assertNotNull 'chapter 01 asking for a certificate is noticed' "$(client_certificates_or_crls "$dir/asks-for-a-certificate.c")"
+    # serve_connection() grown past a screen.
+    awk '{ print } /^static void serve_connection\(/ { getline; print; for (i = 0; i < 40; i++) print "    /* padding */" }' \
+        "$ROOT/${SERVERS[0]}" >"$dir/long-serve-connection.c"
+    assertNotNull 'a long serve_connection() is noticed' \
+        "$(function_too_long "$dir/long-serve-connection.c" serve_connection "$MAX_SERVE_CONNECTION_LINES")"
+    # The diff bound: chapter 02 grown by one line too many.
+    { cat "$ROOT/${SERVERS[1]}"
+      for ((i = $(changed_lines "${SERVERS[0]}" "${SERVERS[1]}"); i < MAX_DIFF_01_02 + 1; i++)); do echo; done
+    } >"$dir/big-02.c"
+    assertTrue 'a diff one line over the bound is noticed' \
+        "(($(changed_lines "${SERVERS[0]}" "$dir/big-02.c") > MAX_DIFF_01_02))"
 }
 
 # section_titles FILE: the scaffolding's section headings, in order, each up to its first colon:

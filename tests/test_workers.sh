@@ -12,7 +12,7 @@
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-SERVER=$(program_path 03-custom-ca-validation/server)
+SERVER=$(program_path 05-production-server/server)
 
 oneTimeSetUp() { require_program "$SERVER" && make_test_certs; }
 
