@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The road to production (README.md): chapter 03's policy in nginx, with
+# The road to production (docs/production.md): chapter 03's policy in nginx, with
 # tests/nginx-mtls.conf.template filled in and run on free loopback ports with the test
 # certificates. `ssl_verify_client on`: our client 200, no certificate 400, another CA's client
 # 400, a revoked or expired one 400. `optional`: no certificate reaches the
