@@ -607,6 +607,20 @@ test_call_maps_leave_out_only_what_the_readme_names() {
     assertEquals "OpenSSL calls missing from the maps" '' "$problems"
 }
 
+# README.md, Quick start: `make demo` prints, for each command, what it returned. For chapter 03's
+# key check (another CA's client) that is the 403 and its empty body, not just `ok`.
+test_readme_demo_shows_what_each_command_returned() {
+    local other
+    start_server "$(program_path 03-custom-ca-validation/server)" || return
+    RUN_TIMEOUT=60 run_program scripts/curl-checks.sh 03 "$SERVER_PORT" "$CERTS"
+    assertEquals "scripts/curl-checks.sh 03 exit status; output: $RUN_STDOUT $RUN_STDERR" 0 "$RUN_STATUS" || return
+    other=$(grep -A 3 -e '--cert [^ ]*/other-client\.crt' <<<"$RUN_STDOUT")
+    assertEquals "what curl-checks.sh 03 shows for another CA's client" \
+        "HTTP 403"$'\n'"(empty body)"$'\n'"ok" "$(sed -n '2,4p' <<<"$other")"
+    assertEquals "what curl-checks.sh 03 shows for our client" "HTTP 200"$'\n'"Hello World!" \
+        "$(grep -A 2 -e '--cert [^ ]*/client\.crt' <<<"$RUN_STDOUT" | sed -n '2,3p')"
+}
+
 # part_2 SOURCE: the lines of SOURCE from the PART 2 banner on.
 part_2() { sed -n '/PART 2: THE PLUMBING/,$p' "$ROOT/$1"; }
 
@@ -663,6 +677,7 @@ DOCS_TESTS=(test_every_transcript_is_marked test_every_make_target_mentioned_exi
             test_readme_is_at_most_1500_words test_every_docs_page_readme_links_to_exists
             test_c_blocks_are_lines_of_the_source test_call_maps_leave_out_only_what_the_readme_names
             test_part_2_differs_only_where_chapter_03_whoami_says_trusted
+            test_readme_demo_shows_what_each_command_returned
             test_03_readme_certificate_request_names_every_ca_of_the_machine_trust_file)
 while IFS=$'\t' read -r _readme _index _server _args; do
     [[ -n $_readme ]] || continue
