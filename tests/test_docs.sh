@@ -568,7 +568,7 @@ test_every_relative_link_resolves() {
 # --- README.md is the newcomer's page: short, and every docs/ page it sends them to is there -------
 
 # The count is `wc -w README.md`: every word of the file, prose, tables, code and comments alike.
-README_MAX_WORDS=${README_MAX_WORDS:-1500}
+README_MAX_WORDS=1500
 
 test_readme_is_at_most_1500_words() {
     local words
