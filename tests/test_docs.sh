@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The READMEs, checked: every transcript a README shows is run against a freshly started server and
-# compared with what the README says, so the text cannot drift from the code. Also: every
-# `make TARGET` and `scripts/NAME` a README mentions exists, and every relative link resolves.
-# Run alone with `tests/run.sh test_docs` (after `make`).
+# The READMEs and the pages of docs/, checked: every transcript a README or a docs/*.md page shows
+# is run against a freshly started server and compared with what the page says, so the text cannot
+# drift from the code. Also: every `make TARGET` and `scripts/NAME` a page mentions exists, every
+# relative link resolves; README.md stays at most 1,500 words (wc -w) and every docs/ page it links
+# to exists; every line of a ```c block in a chapter README or docs/*.md is a line of the source;
+# the call maps of the programs leave out only what README.md says; Part 2 of the servers differs
+# only where README.md says; and the demo shows what each command returned.
+# Run alone with `tests/run.sh test_docs` (after `make`). In what follows, "README" stands for any
+# of these pages.
 #
 # How a README marks a checked transcript
 # ---------------------------------------

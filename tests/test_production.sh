@@ -78,11 +78,13 @@ make_two_intermediate_client() {
         local ext=$dir/ca.ext issuer_dir=$dir
         [[ $name != two-intermediate-client ]] || ext=$dir/leaf.ext
         [[ $issuer != ca ]] || issuer_dir=$CERTS
-        timeout 60 openssl req -new -newkey rsa:2048 -nodes -keyout "$dir/$name.key" -subj "/CN=$name" \
-            -out "$dir/$name.csr" 2>/dev/null &&
-        timeout 60 openssl x509 -req -in "$dir/$name.csr" -CA "$issuer_dir/$issuer.crt" \
-            -CAkey "$issuer_dir/$issuer.key" -days 2 -extfile "$ext" -out "$dir/$name.crt" 2>/dev/null ||
-            { fail "could not make $name"; return 1; }
+        if ! timeout 60 openssl req -new -newkey rsa:2048 -nodes -keyout "$dir/$name.key" -subj "/CN=$name" \
+                -out "$dir/$name.csr" 2>/dev/null ||
+           ! timeout 60 openssl x509 -req -in "$dir/$name.csr" -CA "$issuer_dir/$issuer.crt" \
+                -CAkey "$issuer_dir/$issuer.key" -days 2 -extfile "$ext" -out "$dir/$name.crt" 2>/dev/null; then
+            fail "could not make $name"
+            return 1
+        fi
         issuer=$name
     done
     cat "$dir/two-intermediate-client.crt" "$dir/two-2.crt" "$dir/two-1.crt" >"$CERTS/two-intermediate-client.crt" &&
