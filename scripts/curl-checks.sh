@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/curl-checks.sh CHAPTER PORT [CERTS_DIR]: the chapter's curl commands, run against its
 # server on localhost:PORT. Each command is printed as you would type it (from the repository
-# root), then what it printed, then `ok` or `UNEXPECTED: wanted ..., got ...`. Exits 1 when
+# root), then what it returned (for curl: `HTTP 403` and the body, `(empty body)` when there is
+# none, or curl's error; for the 04 client: its output and exit status), then `ok` or
+# `UNEXPECTED: wanted ..., got ...`. Exits 1 when
 # anything was unexpected, 2 on bad arguments.
 #
 #   CHAPTER    01, 02 or 03 (the server chapter listening on PORT), or 04: the 04 client against a
@@ -79,8 +81,17 @@ run_check() {
     fi
     body=$(cat "$scratch/body" 2>/dev/null; echo x)
     body=${body%x}
-    [[ -z $body ]] || printf '%s\n' "${body%$'\n'}"
+    # What the command returned: for curl the HTTP status (000: no HTTP answer), then the body,
+    # `(empty body)` when there is none; for another program its output; then any error it printed,
+    # and for another program its exit status.
+    if [[ ${words[0]} == curl && $status != 000 ]]; then
+        echo "HTTP $status"
+        if [[ -z $body ]]; then echo '(empty body)'; else printf '%s\n' "${body%$'\n'}"; fi
+    elif [[ -n $body ]]; then
+        printf '%s\n' "${body%$'\n'}"
+    fi
     [[ ! -s $scratch/err ]] || cat "$scratch/err"
+    [[ ${words[0]} == curl ]] || echo "(exit status $code)"
 
     # shellcheck disable=SC2016  # the single quotes are text in the messages
     case $expected in

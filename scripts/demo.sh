@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # scripts/demo.sh: makes the certificates, then walks the chapters. The certificates come first:
-# the articles' recipe (CA, server, client, other CA) in full, then one line per further fixture,
+# this suite's own recipe (CA, server, client, other CA; the Spanish article's nine commands are
+# scripts/article-certs.sh) in full, then one line per further fixture,
 # with the full output kept in certs/gen-certs.log (scripts/gen-certs.sh --quiet-fixtures). Then,
 # for each chapter program that is built, it starts the server on a free port, runs that chapter's
-# curl commands (scripts/curl-checks.sh), shows the server's log, and stops it. `make demo` runs it
+# curl commands (scripts/curl-checks.sh: each command, the HTTP status and body or error it got, and
+# whether that is what the chapter expects), shows the server's log, and stops it. `make demo` runs it
 # after installing the tools (scripts/deps.sh) and building. Exits 1 when something did not go as
 # the chapter says.
 set -euo pipefail
@@ -38,7 +40,7 @@ chapter_program() {
     esac
 }
 
-heading="Certificates: the articles' recipe, then the test fixtures"
+heading="Certificates: this suite's recipe, then the test fixtures"
 echo "${bold}$heading${plain}"
 echo "${bold}${heading//?/=}${plain}"
 echo "Each openssl command, with the reason for it (files that already exist are kept):"
@@ -72,7 +74,7 @@ while IFS='|' read -r chapter server title; do
     fi
 
     port=$(free_port)
-    echo "Expected: each command below says what should happen before it runs, then ok."
+    echo "Each command below: what should happen, the command, what it returned, then ok."
     echo "Starting the server in the background (certificates from certs/):"
     echo "\$ $server --port $port &"
     if ! start_server "$server" --port "$port"; then
@@ -105,6 +107,6 @@ echo
 echo "Next: read 01-tls-server/README.md, then each chapter's README in turn; 'make diff-02'"
 echo "(and diff-03, diff-04) shows what each chapter adds. Then try the exercises"
 echo "(exercises/README.md, self-checked with exercises/check.sh N), see the handshake in"
-echo "Wireshark and the same policy in nginx (README.md: \"Seeing the bytes\", \"The road to"
-echo "production\"), and run the tests: make test"
+echo "Wireshark and the same policy in nginx (docs/seeing-the-bytes.md, docs/production.md),"
+echo "and run the tests: make test"
 ((failures == 0))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench` cannot rot: its one-second smoke run must still start every server, load each with
 # full and resumed mTLS handshakes, and print its table. Figures are not judged here: timings on a
-# shared machine say nothing about the code (see README.md, "Performance").
+# shared machine say nothing about the code (see docs/performance.md).
 # Run alone with `tests/run.sh test_bench`.
 
 # shellcheck source=tests/lib.sh

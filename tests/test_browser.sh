@@ -2,8 +2,8 @@
 # Real browsers against chapter 03: headless Chromium and headless Firefox present client.p12 from
 # their own NSS database and get `Hello World!`; without a certificate, with other-ca's, or trusting
 # another CA they get no page, and chapter 03's log says why. The outcomes are the Chromium and
-# Firefox rows of README.md's interop table, and the run leaves a screenshot from Chromium in
-# build/browser/ (README.md, "From a browser", says how it becomes docs/browser-hello-world.png).
+# Firefox rows of the interop table (docs/other-languages.md), and the run leaves a screenshot from Chromium in
+# build/browser/ (docs/browsers.md says how it becomes docs/browser-hello-world.png).
 #
 # Both browsers keep certificates in an NSS database, made here with certutil and pk12util: our CA
 # trusted for TLS servers, and the client identity imported from its .p12. Each test gets a fresh
@@ -257,7 +257,7 @@ check_browser() {
     browser_get "$browser" /
     browser_outcome
     problems=$(outcome_against_readme "$row" "$column" "$OUTCOME" "$BROWSER_DETAIL")
-    assertEquals "README.md's interop table" '' "$problems" || return
+    assertEquals "the interop table (docs/other-languages.md)" '' "$problems" || return
     assert_log "^127\\.0\\.0\\.1:[0-9]+ $logged" "chapter 03's log for $row"
 }
 
@@ -346,7 +346,7 @@ row = len(raw) // height
 print(width, height, sum(1 for i, b in enumerate(raw) if i % row and b not in (0, 255)))' "$1"
 }
 
-# The picture in README.md: what success looks like.
+# The picture in docs/browsers.md: what success looks like.
 test_chromium_screenshot_of_hello_world() {
     need_browser chromium || return 0
     shared_server chapter-03 "$SERVER" || return
@@ -363,7 +363,7 @@ test_chromium_screenshot_of_hello_world() {
     assert_log '^127\.0\.0\.1:[0-9]+ TLSv1\.3 [A-Z0-9_]+ "GET / HTTP/1\.1" 200$' "chapter 03's log for the screenshot"
 }
 
-# The copy in docs/ that README.md shows (copied by hand from the test's, see README.md) must be a
+# The copy in docs/ that docs/browsers.md shows (copied by hand from the test's, as it says) must be a
 # picture of the page, not a blank one.
 test_committed_screenshot_shows_the_page() {
     local committed=$ROOT/docs/browser-hello-world.png width height ink

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The READMEs, checked: every transcript a README shows is run against a freshly started server and
-# compared with what the README says, so the text cannot drift from the code. Also: every
-# `make TARGET` and `scripts/NAME` a README mentions exists, and every relative link resolves.
-# Run alone with `tests/run.sh test_docs` (after `make`).
+# The READMEs and the pages of docs/, checked: every transcript a README or a docs/*.md page shows
+# is run against a freshly started server and compared with what the page says, so the text cannot
+# drift from the code. Also: every `make TARGET` and `scripts/NAME` a page mentions exists, every
+# relative link resolves; README.md stays at most 1,500 words (wc -w) and every docs/ page it links
+# to exists; every line of a ```c block in a chapter README or docs/*.md is a line of the source;
+# the call maps of the programs leave out only what README.md says; Part 2 of the servers differs
+# only where README.md says; and the demo shows what each command returned.
+# Run alone with `tests/run.sh test_docs` (after `make`). In what follows, "README" stands for any
+# of these pages.
 #
 # How a README marks a checked transcript
 # ---------------------------------------
@@ -77,12 +82,15 @@ EXACT_KEYS = {"subject", "issuer", "trusted"}
 
 
 def readmes(root):
+    """Every README.md of the tree, and every page docs/*.md."""
     found = []
     for top, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("build", "node_modules"))
-        if "README.md" in files:
-            found.append(os.path.relpath(os.path.join(top, "README.md"), root))
-    return sorted(found, key=lambda p: (p.count("/"), p))
+        rel = os.path.relpath(top, root)
+        for name in files:
+            if name == "README.md" or (rel == "docs" and name.endswith(".md")):
+                found.append(os.path.relpath(os.path.join(top, name), root))
+    return sorted(set(found), key=lambda p: (p.count("/"), p))
 
 
 def parse(root, path):
@@ -276,6 +284,108 @@ def run_block(readme, index, port, certs, log_path, curl_home, root, build_dir):
         sys.exit(1)
 
 
+CHAPTER_README = re.compile(r"^(0[0-9]-[a-z0-9-]+)/README\.md$")
+
+
+def chapter_sources(root, folder=None):
+    """The sources of the chapter programs: server.c or client.c in FOLDER, or in every chapter."""
+    folders = [folder] if folder else sorted(d for d in os.listdir(root) if re.match(r"^0[0-9]-", d))
+    return [os.path.join(f, n) for f in folders for n in ("server.c", "client.c")
+            if os.path.isfile(os.path.join(root, f, n))]
+
+
+def c_blocks(root, page):
+    """(line, [lines]) for every ```c block of PAGE."""
+    lines = open(os.path.join(root, page), encoding="utf-8").read().split("\n")
+    blocks, i = [], 0
+    while i < len(lines):
+        if re.match(r"^```c\s*$", lines[i]):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            blocks.append((i + 1, lines[i + 1:j]))
+            i = j
+        elif lines[i].startswith("```"):
+            j = i + 1
+            while j < len(lines) and not lines[j].startswith("```"):
+                j += 1
+            i = j
+        i += 1
+    return blocks
+
+
+def c_block_problems(root):
+    """A line per ```c block line (trimmed; blank and `...` lines aside) that is not a line of the
+    source of the chapter (trimmed): the folder of a chapter README, any chapter for docs/."""
+    out = []
+    for page in readmes(root):
+        m = CHAPTER_README.match(page)
+        if not m and not page.startswith("docs/"):
+            continue
+        sources = chapter_sources(root, m.group(1) if m else None)
+        known = set()
+        for source in sources:
+            known.update(l.strip() for l in open(os.path.join(root, source), encoding="utf-8"))
+        for line, body in c_blocks(root, page):
+            missing = [l.strip() for l in body if l.strip() not in ("", "...") and l.strip() not in known]
+            if missing:
+                out.append("%s:%d: %d line(s) of this c block are not in %s, first: %s"
+                           % (page, line, len(missing), " or ".join(sources) or "any chapter source (none found)",
+                              missing[0]))
+    return out
+
+
+def strip_c(text):
+    """C source without comments, string literals and character literals."""
+    return re.sub(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|\x27(?:\\.|[^\x27\\\n])*\x27",
+                  lambda m: " " if m.group(0)[0] in "/" else "\"\"", text, flags=re.S)
+
+
+OPENSSL_NAME = r"\b((?:SSL|X509|ERR|OPENSSL|BIO|EVP|PEM|ASN1|BN|RAND|TLS|OBJ|CRYPTO|OSSL|sk|i2d|d2i)_[A-Za-z0-9_]*)"
+
+# The kinds of OpenSSL calls the maps ("TLS in N calls", top comment of each program) leave out, as
+# README.md ("How to read a chapter") names them. A call that fits none must be in the map.
+MAP_LEAVES_OUT = [
+    ("the error queue", r"ERR_.*"),
+    ("describing a certificate or connection for a log line, /whoami or an error message",
+     r"X509_get0?_.*|X509_NAME_.*|X509_digest|X509_verify_cert_error_string|X509_check_host|EVP_.*|ASN1_.*"
+     r"|BIO_(new|free|read|s_mem)|BN_.*|OPENSSL_free|sk_.*|SSL_get_version|SSL_get_cipher_name"
+     r"|SSL_alert_desc_string_long|SSL_get_peer_cert_chain|SSL_get_certificate|SSL_get0_peer_certificate"
+     r"|SSL_get_verify_result"),
+    ("building an argument of a listed call",
+     r"TLS_(server|client)_method|X509_LOOKUP_file|SSL_get0_param|SSL_get_ex_data_X509_STORE_CTX_idx"),
+    ("the start-up warnings when one of our files expires soon",
+     r"BIO_new_file|PEM_X509_INFO_read_bio|X509_CRL_get0_nextUpdate|X509_CRL_get_issuer|X509_cmp_time"
+     r"|X509_cmp_current_time"),
+    ("the random bytes of the sample data", r"RAND_bytes"),
+    ("the helpers inside a verify callback", r"X509_STORE_CTX_.*|SSL_get_app_data"),
+]
+# What README.md says the map of the 04 client leaves out besides.
+MAP_LEAVES_OUT_04 = ["SSL_CTX_set_keylog_callback", "SSL_set_app_data", "SSL_set_hostflags"]
+
+
+def map_problems(root):
+    out = []
+    for source in chapter_sources(root):
+        text = open(os.path.join(root, source), encoding="utf-8").read()
+        end = text.find("*/")
+        top, code = text[:end], strip_c(text[end + 2:])
+        named = set(re.findall(OPENSSL_NAME, top))
+        called = {n for n in re.findall(OPENSSL_NAME + r"\s*\(", code) if not n.isupper()}
+        extra = MAP_LEAVES_OUT_04 if source.startswith("04-") else []
+        for name in sorted(called - named):
+            if name in extra or any(re.fullmatch(rx, name) for _, rx in MAP_LEAVES_OUT):
+                continue
+            out.append("%s calls %s(), which its map leaves out and README.md does not say it does"
+                       % (source, name))
+        for name in extra:
+            if name in named:
+                out.append("%s: the map now names %s(); README.md still says it leaves it out" % (source, name))
+            if name not in called:
+                out.append("%s no longer calls %s(); README.md still names it" % (source, name))
+    return out
+
+
 def main():
     mode, root = sys.argv[1], sys.argv[2]
     if mode == "list":
@@ -290,6 +400,12 @@ def main():
     elif mode == "run":
         readme, index, port, certs, log_path, curl_home = sys.argv[3:9]
         run_block(readme, int(index), port, certs, log_path, curl_home, root, os.environ.get("BUILD_DIR", ""))
+    elif mode == "cblocks":
+        for problem in c_block_problems(root):
+            print(problem)
+    elif mode == "maps":
+        for problem in map_problems(root):
+            print(problem)
     elif mode == "mentions":
         # Prints "README<TAB>kind<TAB>name" for each make target, script and relative link mentioned.
         code_span = re.compile(r"`([^`\n]+)`")
@@ -440,13 +556,92 @@ test_every_script_mentioned_exists() {
     assertEquals "scripts" '' "$missing"
 }
 
+# One exception: README.md's chapter table links chapter 05 on a branch where its folder has not
+# arrived yet. A link into 05-production-server/ is let through only while that folder is absent.
 test_every_relative_link_resolves() {
-    local readme kind name missing=''
+    local readme kind name path missing=''
     while IFS=$'\t' read -r readme kind name; do
         [[ $kind == link ]] || continue
-        [[ -e $ROOT/$(dirname "$readme")/$name ]] || missing+="$readme links to $name, which does not exist"$'\n'
+        path=$(dirname "$readme")/$name
+        path=${path#./}
+        [[ ! $path == 05-production-server/* || -d $ROOT/05-production-server ]] || continue
+        [[ -e $ROOT/$path ]] || missing+="$readme links to $name, which does not exist"$'\n'
     done < <(_docs_py mentions "$ROOT")
     assertEquals "links" '' "$missing"
+}
+
+# --- README.md is the newcomer's page: short, and every docs/ page it sends them to is there -------
+
+# The count is `wc -w README.md`: every word of the file, prose, tables, code and comments alike.
+README_MAX_WORDS=1500
+
+test_readme_is_at_most_1500_words() {
+    local words
+    words=$(wc -w <"$ROOT/README.md")
+    assertTrue "README.md has $words words (wc -w), more than $README_MAX_WORDS: reference text goes to docs/" \
+        "[[ $words -le $README_MAX_WORDS ]]"
+}
+
+test_every_docs_page_readme_links_to_exists() {
+    local readme kind name pages=0 missing=''
+    while IFS=$'\t' read -r readme kind name; do
+        [[ $readme == README.md && $kind == link && $name == docs/* ]] || continue
+        pages=$((pages + 1))
+        [[ -f $ROOT/$name ]] || missing+="README.md links to $name, which does not exist"$'\n'
+    done < <(_docs_py mentions "$ROOT")
+    assertEquals "docs/ pages README.md links to" '' "$missing"
+    assertNotEquals "README.md links to no docs/ page at all" 0 "$pages"
+}
+
+# --- Code quoted in the docs is code of the chapters ----------------------------------------------
+
+# Every line of a ```c block in a chapter README (NN-*/README.md) or in docs/*.md, trimmed, blank
+# lines and `...` aside, must be a line of the source (trimmed): for a chapter README, the server.c
+# or client.c beside it; for docs/, any chapter's.
+test_c_blocks_are_lines_of_the_source() {
+    local problems
+    problems=$(_docs_py cblocks "$ROOT" 2>&1)
+    assertEquals "c blocks that are not copied from the source" '' "$problems"
+}
+
+# README.md, "How to read a chapter": the map in each program's top comment gives the calls in the
+# order they run, and leaves out only the kinds README.md names (listed in MAP_LEAVES_OUT above).
+test_call_maps_leave_out_only_what_the_readme_names() {
+    local problems
+    problems=$(_docs_py maps "$ROOT" 2>&1)
+    assertEquals "OpenSSL calls missing from the maps" '' "$problems"
+}
+
+# README.md, Quick start: `make demo` prints, for each command, what it returned. For chapter 03's
+# key check (another CA's client) that is the 403 and its empty body, not just `ok`.
+test_readme_demo_shows_what_each_command_returned() {
+    local other
+    start_server "$(program_path 03-custom-ca-validation/server)" || return
+    RUN_TIMEOUT=60 run_program scripts/curl-checks.sh 03 "$SERVER_PORT" "$CERTS"
+    assertEquals "scripts/curl-checks.sh 03 exit status; output: $RUN_STDOUT $RUN_STDERR" 0 "$RUN_STATUS" || return
+    other=$(grep -A 3 -e '--cert [^ ]*/other-client\.crt' <<<"$RUN_STDOUT")
+    assertEquals "what curl-checks.sh 03 shows for another CA's client" \
+        "HTTP 403"$'\n'"(empty body)"$'\n'"ok" "$(sed -n '2,4p' <<<"$other")"
+    assertEquals "what curl-checks.sh 03 shows for our client" "HTTP 200"$'\n'"Hello World!" \
+        "$(grep -A 2 -e '--cert [^ ]*/client\.crt' <<<"$RUN_STDOUT" | sed -n '2,3p')"
+}
+
+# part_2 SOURCE: the lines of SOURCE from the PART 2 banner on.
+part_2() { sed -n '/PART 2: THE PLUMBING/,$p' "$ROOT/$1"; }
+
+# README.md, "How to read a chapter": Part 2 is the same in chapters 01 to 03 but for one line, in
+# chapter 03, where /whoami adds "trusted":true, with a comment saying why.
+test_part_2_differs_only_where_chapter_03_whoami_says_trusted() {
+    local one two three wanted
+    one=$(part_2 01-tls-server/server.c) two=$(part_2 02-mtls-server/server.c)
+    three=$(part_2 03-custom-ca-validation/server.c)
+    assertNotEquals "01-tls-server/server.c has no PART 2 banner" '' "$one" || return
+    assertEquals "Part 2 of chapters 01 and 02: diff" '' "$(diff <(echo "$one") <(echo "$two"))"
+    wanted='<             "\"notAfter\":\"%s\",\"sha256\":\"%s\"}",
+>             /* 03'"'"'s lesson reaches into the plumbing: only a trusted client gets here (403 gate). */
+>             "\"notAfter\":\"%s\",\"sha256\":\"%s\",\"trusted\":true}",'
+    assertEquals "Part 2 of chapters 02 and 03: the lines that differ" "$wanted" \
+        "$(diff <(echo "$two") <(echo "$three") | grep '^[<>]')"
 }
 
 # --- Figures the READMEs quote that vary from machine to machine ------------------------------------
@@ -484,6 +679,10 @@ test_03_readme_certificate_request_names_every_ca_of_the_machine_trust_file() {
 
 DOCS_TESTS=(test_every_transcript_is_marked test_every_make_target_mentioned_exists
             test_every_script_mentioned_exists test_every_relative_link_resolves
+            test_readme_is_at_most_1500_words test_every_docs_page_readme_links_to_exists
+            test_c_blocks_are_lines_of_the_source test_call_maps_leave_out_only_what_the_readme_names
+            test_part_2_differs_only_where_chapter_03_whoami_says_trusted
+            test_readme_demo_shows_what_each_command_returned
             test_03_readme_certificate_request_names_every_ca_of_the_machine_trust_file)
 while IFS=$'\t' read -r _readme _index _server _args; do
     [[ -n $_readme ]] || continue

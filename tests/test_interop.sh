@@ -6,7 +6,7 @@
 #   - The 04 client against chapters 01, 02, 03, against `openssl s_server -Verify` and against
 #     nginx with `ssl_verify_client on` (the production-style peer).
 #   - The programs of tests/interop/ (Python requests, Go, Node.js, Java) against chapter 03, each
-#     outcome compared with README.md's interop table; the 04 client against the Go, Node.js and
+#     outcome compared with the interop table (docs/other-languages.md); the 04 client against the Go, Node.js and
 #     Java servers.
 # A peer that is not installed is skipped with a message, never passed; under REQUIRE_PEERS=1
 # (set by .ci/run, which installs them all) it is a failure.
@@ -352,7 +352,7 @@ test_04_client_against_nginx() { need_peer nginx nginx-light || return 0; check_
 # Small programs in the languages services are written in, each against chapter 03 with our client
 # certificate, with none, with another CA's, and trusting another CA instead of ours; and, for the
 # stacks with a server, the 04 client against that server. What each client gets is the cell of
-# README.md's interop table (tests/interop/helpers.sh reads it), so the table is checked here.
+# the interop table (docs/other-languages.md) (tests/interop/helpers.sh reads it), so the table is checked here.
 
 INTEROP=$ROOT/tests/interop
 P12_PASSWORD=mtls-by-example   # scripts/gen-certs.sh's password for the .p12 files
@@ -483,13 +483,13 @@ check_row() {
         [[ -z $logged ]] || wait_for_log "^127\\.0\\.0\\.1:[0-9]+ $logged" ||
             problems+="$row, column $column: chapter 03 did not log '$logged': $(tail -c "+$((LOG_MARK + 1))" "$SERVER_LOG")"$'\n'
     done
-    assertEquals "$row against chapter 03 (README.md's interop table)" '' "$problems"
+    assertEquals "$row against chapter 03 (the interop table (docs/other-languages.md))" '' "$problems"
 }
 
 test_readme_interop_table_has_one_row_per_tested_client() {
     local wanted
     wanted=$(awk '{ name = $0; sub(/ +[^ ]+$/, "", name); if (name != "") print name }' <<<"$TABLE_ROWS")
-    assertEquals "the rows of README.md's interop table" "$wanted" "$(readme_clients)"
+    assertEquals "the rows of the interop table (docs/other-languages.md)" "$wanted" "$(readme_clients)"
 }
 
 test_readme_row_curl() { check_row curl; }

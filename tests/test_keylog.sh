@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SSLKEYLOGFILE: every program writes its TLS secrets in the NSS key log format (as curl and the
 # browsers do) when, and only when, that variable is set, so that Wireshark or tshark can decrypt a
-# capture (README.md, "Seeing the bytes"). Each server and the 04 client: the warning on stderr at
+# capture (docs/seeing-the-bytes.md). Each server and the 04 client: the warning on stderr at
 # start, the five TLS 1.3 secrets of one connection under one client random, CLIENT_RANDOM under
 # TLS 1.2, a file only its owner can read, and nothing at all without the variable. When tshark is
 # installed, a capture of one request is decrypted with the key log and the HTTP request found.
@@ -177,7 +177,7 @@ test_client_without_variable_no_warning_no_file() {
 }
 
 # With tshark: capture one request to chapter 02 on the loopback interface and decrypt it with the
-# server's key log, as README.md shows; the HTTP request and the client's certificate must appear.
+# server's key log, as docs/seeing-the-bytes.md shows; the HTTP request and the client's certificate must appear.
 test_tshark_decrypts_a_capture_with_the_key_log() {
     require_peer tshark 'decrypting a capture with the key log (apt-get install tshark)' || return 0
     local capture tshark_pid fields i

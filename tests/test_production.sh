@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The road to production (README.md): chapter 03's policy in nginx, with
+# The road to production (docs/production.md): chapter 03's policy in nginx, with
 # tests/nginx-mtls.conf.template filled in and run on free loopback ports with the test
 # certificates. `ssl_verify_client on`: our client 200, no certificate 400, another CA's client
 # 400, a revoked or expired one 400. `optional`: no certificate reaches the
 # `if ($ssl_client_verify != SUCCESS) { return 403; }`, a bad one still gets 400. `optional_no_ca`
 # plus that `if`: another CA's client 403, as chapter 03 answers. The application behind nginx learns the client's
-# subject from a header. Skipped when nginx is not installed (scripts/deps.sh --optional), failed
+# subject from a header. A client one intermediate CA below ours gets in, one two below does not
+# (ssl_verify_depth 1), and the CRL file holds a CRL from each of our CAs. Skipped when nginx is not installed (scripts/deps.sh --optional), failed
 # instead under REQUIRE_PEERS=1; NGINX=PATH picks another nginx.
 # Run alone with `tests/run.sh test_production`.
 
@@ -17,7 +18,8 @@ NGINX=${NGINX:-$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || echo ngin
 
 oneTimeSetUp() { make_test_certs; }
 
-# start_nginx MODE: nginx with the template, ssl_verify_client MODE. Sets SERVER_PORT and
+# start_nginx MODE [SED]: nginx with the template, ssl_verify_client MODE, and the sed expression
+# SED applied to it when given. Sets SERVER_PORT and
 # SERVER_LOG (nginx's error log) for curl_get; cleanup_test stops it by PID. Returns 1 when the
 # test cannot go on: nginx is missing (the test is skipped, see require_peer) or did not start (the
 # test has failed); either way the test ends with `|| return 0`.
@@ -29,7 +31,7 @@ start_nginx() {
     app_port=$(free_port)
     # @PORT@ stays for start_peer, which picks it (again, if another process takes it first).
     sed -e "s|@PREFIX@|$prefix|g" -e "s|@APP_PORT@|$app_port|g" \
-        -e "s|@CERTS@|$CERTS|g" -e "s|@VERIFY@|$1|g" "$TEMPLATE" >"$prefix/nginx.conf.in"
+        -e "s|@CERTS@|$CERTS|g" -e "s|@VERIFY@|$1|g" -e "${2:-}" "$TEMPLATE" >"$prefix/nginx.conf.in"
     if sed 's/@PORT@//g' "$prefix/nginx.conf.in" | grep -q '@[A-Z_]*@'; then
         fail "a placeholder was left in the configuration: $(grep '@[A-Z_]*@' "$prefix/nginx.conf.in")"
         return 1
@@ -55,6 +57,51 @@ test_nginx_on_passes_the_client_subject_to_the_app() {
     TLS_CLIENT=client curl_get /whoami
     assert_curl 200 || return
     assert_output_has "$CURL_BODY" '^verify=SUCCESS subject=CN=client issuer=CN=mtls-by-example CA$'
+}
+
+test_nginx_on_intermediate_client_gets_200() {
+    start_nginx on || return 0
+    TLS_CLIENT=intermediate-client curl_get /whoami
+    assert_curl 200 || return
+    assert_output_has "$CURL_BODY" '^verify=SUCCESS subject=CN=intermediate-client issuer=CN=mtls-by-example Intermediate CA$'
+}
+
+# make_two_intermediate_client: a client certificate two CAs below ca (ca, then two-1, then two-2),
+# in $CERTS/two-intermediate-client.crt with both CAs after it (made once per run).
+make_two_intermediate_client() {
+    local dir=$CERTS/two-deep name issuer=ca
+    [[ -s $CERTS/two-intermediate-client.crt ]] && return 0
+    mkdir -p "$dir" || return 1
+    printf 'basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n' >"$dir/ca.ext"
+    printf 'basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n' >"$dir/leaf.ext"
+    for name in two-1 two-2 two-intermediate-client; do
+        local ext=$dir/ca.ext issuer_dir=$dir
+        [[ $name != two-intermediate-client ]] || ext=$dir/leaf.ext
+        [[ $issuer != ca ]] || issuer_dir=$CERTS
+        if ! timeout 60 openssl req -new -newkey rsa:2048 -nodes -keyout "$dir/$name.key" -subj "/CN=$name" \
+                -out "$dir/$name.csr" 2>/dev/null ||
+           ! timeout 60 openssl x509 -req -in "$dir/$name.csr" -CA "$issuer_dir/$issuer.crt" \
+                -CAkey "$issuer_dir/$issuer.key" -days 2 -extfile "$ext" -out "$dir/$name.crt" 2>/dev/null; then
+            fail "could not make $name"
+            return 1
+        fi
+        issuer=$name
+    done
+    cat "$dir/two-intermediate-client.crt" "$dir/two-2.crt" "$dir/two-1.crt" >"$CERTS/two-intermediate-client.crt" &&
+        cp "$dir/two-intermediate-client.key" "$CERTS/two-intermediate-client.key"
+}
+
+# docs/production.md: `ssl_verify_depth 1` (nginx's default) lets a chain with one intermediate CA
+# through and refuses one with two; the template says 1. (The CRL line goes: the two CAs made
+# here publish no CRL, and nginx would refuse the chain for that before the depth mattered.)
+test_nginx_verify_depth_lets_one_intermediate_through_not_two() {
+    make_two_intermediate_client || return
+    start_nginx on '/ssl_crl /d' || return 0
+    TLS_CLIENT=intermediate-client curl_get /
+    assert_curl 200 'Hello World!' || return
+    TLS_CLIENT=two-intermediate-client curl_get /
+    assert_curl 400 || return
+    assert_log 'client SSL certificate verify error' "nginx's error log for the chain with two intermediate CAs"
 }
 
 test_nginx_on_no_certificate_gets_400() {

@@ -1,13 +1,16 @@
 # shellcheck shell=bash
 # tests/interop/helpers.sh: what tests/test_interop.sh and tests/test_browser.sh share (sourced after
-# tests/lib.sh): the check of README.md's interop table.
+# tests/lib.sh): the check of the interop table in docs/other-languages.md.
 
-# The interop table in README.md ("Every client against chapter 03") has one row per client and one
+# The interop table in docs/other-languages.md has one row per client and one
 # column per case: our client certificate, none, another CA's, and ours while the client trusts
 # another CA than the server's. Each cell says what the client got: `200`, `403`, or
 # "refused: `TEXT`", where TEXT is part of what the client prints when the connection fails
 # (copied from a run), or a bare `refused` when the client prints nothing about it. The suites look up
 # the cell and compare it with what the client really got, so the table cannot drift.
+
+# Where the table is.
+INTEROP_TABLE=${INTEROP_TABLE:-$ROOT/docs/other-languages.md}
 
 # readme_cell CLIENT COLUMN: prints the cell of the row whose first cell is CLIENT (backticks
 # dropped), COLUMN 1 being our certificate, 2 none, 3 another CA's, 4 ours while trusting other-ca.crt. Prints nothing when there is
@@ -20,7 +23,7 @@ readme_cell() {
             seen = 1
             name = $2; gsub(/`/, "", name); gsub(/^ +| +$/, "", name)
             if (name == client) { cell = $column; gsub(/^ +| +$/, "", cell); print cell; exit }
-        }' "$ROOT/README.md"
+        }' "$INTEROP_TABLE"
 }
 
 # readme_clients: prints the first cell of every row of the interop table (backticks dropped).
@@ -32,7 +35,7 @@ readme_clients() {
             seen = 1
             name = $2; gsub(/`/, "", name); gsub(/^ +| +$/, "", name)
             if (name != "client" && name !~ /^-+$/) print name
-        }' "$ROOT/README.md"
+        }' "$INTEROP_TABLE"
 }
 
 # outcome_against_readme CLIENT COLUMN OUTCOME DETAIL: prints a line saying what differs between
