@@ -1589,6 +1589,7 @@ static void *worker(void *arg)
     struct worker *self = arg;
     struct worker_pool *pool = self->pool;
     char reason[128];
+    int on = 1;
 
     for (;;) {
         struct sockaddr_storage peer_address;
@@ -1639,7 +1640,12 @@ static void *worker(void *arg)
             }
             continue;
         }
-        serve_connection(client, peer);
+        /* Non-blocking, so Part 1 can keep the deadline; no Nagle delay: each message is complete. */
+        if (fcntl(client, F_SETFL, O_NONBLOCK) != 0
+            || setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0)
+            printf("%s cannot set up the socket: %s\n", peer, system_error(errno, reason, sizeof reason));
+        else
+            serve_connection(client, peer);
         close(client);
 
         /* Back to accept(), unless enough workers are there already: then sleep on the idle
