@@ -262,12 +262,30 @@ def ascii_text(data):
     return "".join(chr(b) if 32 <= b < 127 or b in (10,) else ("" if b == 13 else ".") for b in data)
 
 
+def label_html(label):
+    """tshark's description of a field, then its name (the key of the notes, and a display filter)."""
+    if isinstance(label, tuple):
+        text, name = label
+        if name:
+            return '%s <code class="fname">%s</code>' % (html.escape(text), html.escape(name))
+        return html.escape(text)
+    return html.escape(label)
+
+
 def message_name(node):
-    """tshark's name of a handshake message ("Certificate Request") or of the record's content."""
+    """tshark's name of a handshake message ("Certificate Request") or of the record's content
+    ("Alert: Close Notify", "Application Data", "Change Cipher Spec")."""
     for c in node.children:
         if c.name == "tls.handshake.type":
             m = re.match(r"Handshake Type: (.*) \(\d+\)$", c.label)
             return m.group(1) if m else c.label
+        if c.name == "tls.alert_message.desc":
+            m = re.match(r"Description: (.*) \(\d+\)$", c.label)
+            return "Alert: " + (m.group(1) if m else c.label)
+    if node.name == "tls.app_data":
+        return "Application Data"
+    if node.name == "tls.change_cipher_spec":
+        return "Change Cipher Spec"
     return node.label
 
 
@@ -295,6 +313,10 @@ class Page:
         elif flag == "fixed":
             badge = '<span class="badge fixed">the same every time</span> '
         if key in self.shown:
+            # Again: the fields of client authentication link back to their note; the others
+            # (record headers, lengths) would only repeat a link on every record.
+            if not needs_notes(context[1], context[2]):
+                return badge
             return '%s<p class="again">See the <a href="#%s">note above</a>.</p>' % (badge, self.shown[key])
         self.anchor_count += 1
         anchor = "n%d" % self.anchor_count
@@ -305,7 +327,7 @@ class Page:
         self.counted += count
         self.w('<tr class="%s"><td class="hex">%s</td><td class="field" style="padding-left:%.1fem">'
                '<span class="label">%s</span>%s</td></tr>'
-               % (cls, html.escape(hexa), 0.4 + 1.1 * depth, html.escape(label),
+               % (cls, html.escape(hexa), 0.4 + 1.1 * depth, label_html(label),
                   ('<div class="note">%s</div>' % note) if note else ""))
 
     def fields(self, node, record, ctx, depth, seen, in_content=True):
@@ -349,7 +371,7 @@ class Page:
         label = node.label or node.name
         if node.name and node.name not in label.split(":")[0]:
             label = label
-        label_full = "%s  [%s]" % (label, node.name) if node.name else label
+        label_full = (label, node.name)
         if parts and node.name not in KEEP_WHOLE:
             self.row(depth, "", label_full, note, "group")
             self.fields(node, record, ctx, depth + 1, seen, in_content)
@@ -391,7 +413,7 @@ class Page:
                 key = self.notes.lookup(c.name, scenario, sender, message)
                 if key is None and needs_notes(sender, message):
                     self.missing.append("%s in the %s's %s (%s)" % (c.name, sender, message, scenario))
-                self.row(0, "", "%s  [%s]" % (c.label, c.name), self.note_cell(key, ctx), "message")
+                self.row(0, "", (c.label, c.name), self.note_cell(key, ctx), "message")
                 self.fields(c, record, ctx, 1, seen, True)
             else:
                 self.field(c, record, ctx, 0, seen, True)
@@ -415,6 +437,8 @@ def connection_outline(packets, server_port):
         for r in p.records:
             content = [c for c in r.node.children if not c.name.startswith("tls.record.")]
             names = [message_name(c) for c in content] or [r.node.label]
+            if p.http and names == ["Application Data"]:
+                names = ["Application Data: HTTP %s" % ("request" if sender == "client" else "response")]
             rows.append((sender, ", ".join(names)))
     return rows
 
@@ -450,22 +474,24 @@ nav ol { columns: 2; }
 .record.client { background: var(--client); border-color: var(--client-edge); margin-right: 3em; }
 .record.server { background: var(--server); border-color: var(--server-edge); margin-left: 3em; }
 .dir { font-variant: small-caps; color: #444; } .kind { font-weight: normal; color: #555; }
-table.bytes { border-collapse: collapse; width: 100%; }
+table.bytes { border-collapse: collapse; width: 100%; table-layout: fixed; }
 table.bytes td { vertical-align: top; padding: .15em .4em; border-top: 1px solid rgba(0,0,0,.08); }
-td.hex { white-space: pre; font-size: .72em; width: 33em; color: #222; }
-td.field { font-family: Helvetica, Arial, sans-serif; font-size: .85em; }
+td.hex { white-space: pre; font-size: .72em; width: 48ch; color: #222; }
+td.field { font-family: Helvetica, Arial, sans-serif; font-size: .85em; overflow-wrap: anywhere; }
 tr.group td.field .label, tr.message td.field .label { font-weight: bold; }
 tr.message td { border-top: 2px solid rgba(0,0,0,.3); }
 tr.gap td { color: #777; } tr.cipher td.hex { color: #777; }
 tr.decrypted td { font-style: italic; color: #555; font-family: Helvetica, Arial, sans-serif; font-size: .8em; }
 .note { font-family: Georgia, serif; font-size: 1.05em; margin: .2em 0 .3em 0; max-width: 36em; }
 .note p { margin: .2em 0; } .note p.again { color: #666; font-style: italic; }
+code.fname { background: none; color: #666; font-size: .85em; }
 .badge { font-family: Helvetica, Arial, sans-serif; font-size: .75em; padding: 0 .4em; border-radius: .6em; }
 .badge.varies { background: #fde2e2; color: #8a1f1f; } .badge.fixed { background: #dff3df; color: #1f5e1f; }
 pre.plain, pre.console { background: #fff; border: 1px solid #ccc; padding: .5em; font-size: .8em;
        white-space: pre-wrap; word-break: break-all; }
 pre.console { background: #1d1f21; color: #e6e6e6; }
-table.outline td { padding: .1em .8em; font-family: Helvetica, Arial, sans-serif; font-size: .9em; }
+table.outline { width: 100%; table-layout: fixed; }
+table.outline td { overflow-wrap: anywhere; padding: .1em .8em; font-family: Helvetica, Arial, sans-serif; font-size: .9em; }
 table.outline td.c { text-align: right; color: var(--client-edge); }
 table.outline td.s { color: var(--server-edge); }
 .sections-note { border: 1px solid #999; padding: .5em 1em; background: #fafafa; }

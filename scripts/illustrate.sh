@@ -96,7 +96,7 @@ if patch -s -o "$LIB_TMP/refuse-in-handshake.c" 03-custom-ca-validation/server.c
         -lpthread >"$LIB_TMP/cc.log" 2>&1; then
     start_server "$LIB_TMP/refuse-in-handshake"
     PORT_EX1=$SERVER_PORT LOG_EX1=$SERVER_LOG
-    EX1_COMMAND="refuse-in-handshake --ca $certs/ca.crt ...   # $EX1_SERVER"
+    EX1_COMMAND="refuse-in-handshake --port $PORT_EX1 --cert certs/server.crt --key certs/server.key --ca certs/ca.crt   # $EX1_SERVER"
 else
     # The solution no longer applies: openssl s_server refuses the same way (-Verify: a client
     # certificate is required; -verify_return_error: a failed check ends the handshake).
