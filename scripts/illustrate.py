@@ -18,6 +18,7 @@ Python 3 standard library only.
 """
 
 import argparse
+import concurrent.futures
 import html
 import json
 import os
@@ -521,11 +522,15 @@ def render(captures, notes, versions):
     w('<li><a href="#regenerate">Making this page again</a></li></ol></nav>')
 
     keylog = os.path.join(captures, "keys.log")
+    # tshark spends most of its time starting: decode the captures side by side.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        decoded = dict(zip([c[0] for c in CONNECTIONS], pool.map(
+            lambda c: read_capture(os.path.join(captures, c[0] + ".pcapng"), keylog), CONNECTIONS)))
     first = True
     for name, anchor, title in CONNECTIONS:
         meta, client_out, client_err, server_log = read_meta(captures, name)
         server_port = int(meta["server_port"])
-        packets = read_capture(os.path.join(captures, name + ".pcapng"), keylog)
+        packets = decoded[name]
         streams = sorted({p.stream for p in packets})
         w('<h2 id="%s"%s>%s</h2>' % (anchor, ' class="first"' if first else "", html.escape(title)))
         first = False

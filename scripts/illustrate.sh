@@ -184,3 +184,18 @@ printf '%s; %s; %s; made on %s\n' "$(openssl version | cut -d' ' -f1-2)" "$(tsha
     "$(curl --version | head -n 1 | cut -d' ' -f1-2)" "$(date -u +%Y-%m-%d)" >"$captures/versions"
 
 python3 scripts/illustrate.py --captures "$captures" --notes "$notes" --out "$out"
+
+# A picture of the top of the page, for the READMEs, when Chromium is installed: headless, no
+# network, a throw-away profile.
+browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [[ -n $browser ]]; then
+    if timeout -k 5 60 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
+            --disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+            --user-data-dir="$LIB_TMP/browser" --window-size=1200,2200 \
+            --screenshot="$out/screenshot.png" "file://$(cd "$out" && pwd)/index.html" \
+            >"$LIB_TMP/browser.log" 2>&1; then
+        echo "illustrate.sh: wrote $out/screenshot.png"
+    else
+        echo "illustrate.sh: no screenshot ($browser failed: $(tail -n 1 "$LIB_TMP/browser.log"))" >&2
+    fi
+fi
