@@ -299,6 +299,7 @@ class Page:
         self.anchor_count = 0
         self.counted = 0      # bytes shown in the record being drawn
         self.drawn = {}       # (field, sender, message) -> (first scenario, tshark's label)
+        self.anchors = set()
 
     def w(self, s):
         self.out.append(s)
@@ -391,8 +392,15 @@ class Page:
         encrypted = record.decrypted or record.hidden_type or any(c.name == "tls.app_data" for c in content)
         kind = "encrypted" if encrypted else "in clear"
         arrow = "client &rarr; server" if sender == "client" else "server &rarr; client"
-        self.w('<section class="record %s"><h4><span class="dir">%s</span> %s <span class="kind">(%s)</span></h4>'
-               % (sender, arrow, html.escape(", ".join(names)), kind))
+        # An anchor for the first record of each kind in a connection, for the chapters' READMEs to
+        # link to: #tls13-client-certificate-verify.
+        anchor = "%s-%s-%s" % (scenario, sender, re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-"))
+        anchor_attr = ""
+        if anchor not in self.anchors:
+            self.anchors.add(anchor)
+            anchor_attr = ' id="%s"' % anchor
+        self.w('<section%s class="record %s"><h4><span class="dir">%s</span> %s <span class="kind">(%s)</span></h4>'
+               % (anchor_attr, sender, arrow, html.escape(", ".join(names)), kind))
         self.w('<table class="bytes">')
         self.counted = 0
         seen = set()

@@ -131,6 +131,21 @@ test_the_committed_page_loads_nothing_from_outside() {
     assert_self_contained "$COMMITTED"
 }
 
+# The READMEs link to places in the committed page (#tls13-client-certificate-verify...): each of
+# those anchors must be there.
+test_the_readmes_link_to_places_the_page_has() {
+    local readme anchor missing='' count=0
+    [[ -s $COMMITTED ]] || { fail "docs/illustrated/index.html is not committed"; return; }
+    for readme in "$ROOT"/README.md "$ROOT"/0*/README.md; do
+        while read -r anchor; do
+            count=$((count + 1))
+            grep -q "id=\"$anchor\"" "$COMMITTED" || missing+="${readme#"$ROOT"/} links to #$anchor; "
+        done < <(grep -o 'docs/illustrated/index\.html#[A-Za-z0-9_-]*' "$readme" | sed 's/.*#//')
+    done
+    assertTrue "the READMEs link into the page ($count links)" "[ $count -ge 5 ]" || return
+    assertEquals "anchors the page lacks" '' "$missing"
+}
+
 # png_summary FILE: prints "WIDTH HEIGHT COLOURS INKED_PERCENT" of an 8-bit RGB(A) PNG, decoded
 # with Python's zlib (each row's filter undone), COLOURS counting distinct pixels up to 1000.
 png_summary() {
