@@ -76,7 +76,7 @@ class Notes:
         key = None
         with open(path, encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
-                if line.startswith("#") and key is None:
+                if line.startswith("#"):   # a comment, anywhere
                     continue
                 m = re.match(r"^\[([^\]]+)\]\s*(varies|fixed)?\s*$", line)
                 if m:

@@ -145,7 +145,7 @@ capture() {
     wait "$pid" 2>/dev/null || true
     tail -c "+$((mark + 1))" "$server_log" | grep -v 'SSLKEYLOGFILE' >"$captures/$name.server-log" || true
     printf 'server_port=%s\nserver=%s\nclient=%s\n' "$port" "$server_shown" "$client_shown" >"$captures/$name.meta"
-    echo "illustrate.sh: captured $name ($(tail -n 1 "$captures/$name.client-err"))"
+    echo "illustrate.sh: captured $name, the client's $(tail -n 1 "$captures/$name.client-err" | tr -d "()")"
 }
 
 SERVER_03_SHOWN="03-custom-ca-validation/server --port $PORT_03 --cert certs/server.crt --key certs/server.key --ca certs/ca.crt"
