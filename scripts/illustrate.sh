@@ -88,19 +88,24 @@ PORT_03=$SERVER_PORT LOG_03=$SERVER_LOG
 # Exercise 1's reference solution: chapter 03 with a verify callback that returns OpenSSL's
 # verdict, so another CA's certificate ends the handshake with an alert.
 EX1_SERVER="exercise 1's reference solution (03-custom-ca-validation/server.c + exercises/01-refuse-in-handshake/solution.diff)"
-if patch -s -o "$LIB_TMP/refuse-in-handshake.c" 03-custom-ca-validation/server.c \
-        exercises/01-refuse-in-handshake/solution.diff >"$LIB_TMP/patch.log" 2>&1 &&
-   # shellcheck disable=SC2046  # pkg-config's flags are words
-   cc -O1 -Wall -Wextra $(pkg-config --cflags openssl 2>/dev/null) -o "$LIB_TMP/refuse-in-handshake" \
-        "$LIB_TMP/refuse-in-handshake.c" $(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) \
-        -lpthread >"$LIB_TMP/cc.log" 2>&1; then
+build_refuse_in_handshake() {
+    local cflags libs
+    cflags=$(pkg-config --cflags openssl 2>/dev/null || true)
+    libs=$(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+    patch -s -o "$LIB_TMP/refuse-in-handshake.c" 03-custom-ca-validation/server.c \
+        exercises/01-refuse-in-handshake/solution.diff >"$LIB_TMP/patch.log" 2>&1 || return 1
+    # shellcheck disable=SC2086  # the flags are separate words
+    cc -O1 -Wall -Wextra $cflags -o "$LIB_TMP/refuse-in-handshake" "$LIB_TMP/refuse-in-handshake.c" \
+        $libs -lpthread >"$LIB_TMP/cc.log" 2>&1
+}
+if build_refuse_in_handshake; then
     start_server "$LIB_TMP/refuse-in-handshake"
     PORT_EX1=$SERVER_PORT LOG_EX1=$SERVER_LOG
     EX1_COMMAND="refuse-in-handshake --port $PORT_EX1 --cert certs/server.crt --key certs/server.key --ca certs/ca.crt   # $EX1_SERVER"
 else
     # The solution no longer applies: openssl s_server refuses the same way (-Verify: a client
     # certificate is required; -verify_return_error: a failed check ends the handshake).
-    echo "illustrate.sh: exercise 1's solution did not build ($(head -n 1 "$LIB_TMP/patch.log" "$LIB_TMP/cc.log" 2>/dev/null | tr '\n' ' ')); using openssl s_server -Verify" >&2
+    echo "illustrate.sh: exercise 1's solution did not build: $(cat "$LIB_TMP/patch.log" "$LIB_TMP/cc.log" 2>/dev/null | head -n 2 | tr '\n' ' '); using openssl s_server -Verify" >&2
     start_peer @PORT@ openssl s_server -accept @PORT@ -cert "$certs/server.crt" -key "$certs/server.key" \
         -CAfile "$certs/ca.crt" -Verify 1 -verify_return_error -www -keylogfile "$keylog"
     PORT_EX1=$PEER_PORT LOG_EX1=$PEER_LOG
