@@ -112,12 +112,17 @@ class Notes:
 
 def note_html(text):
     """The small markup of the notes: blank lines part paragraphs, `code`, **strong**."""
+    def inline(words):
+        p = html.escape(" ".join(words.split()), quote=False)
+        p = re.sub(r"`([^`]+)`", r"<code>\1</code>", p)
+        return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", p)
     out = []
     for para in re.split(r"\n\s*\n", text.strip()):
-        p = html.escape(" ".join(para.split()), quote=False)
-        p = re.sub(r"`([^`]+)`", r"<code>\1</code>", p)
-        p = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", p)
-        out.append("<p>%s</p>" % p)
+        if para.lstrip().startswith("- "):   # a list: each item starts with "- "
+            items = re.split(r"(?:^|\n)\s*- ", para.strip())
+            out.append("<ul>%s</ul>" % "".join("<li>%s</li>" % inline(i) for i in items if i.strip()))
+        else:
+            out.append("<p>%s</p>" % inline(para))
     return "\n".join(out)
 
 
@@ -313,7 +318,7 @@ class Page:
         if flag == "varies":
             badge = '<span class="badge varies">changes every connection</span> '
         elif flag == "fixed":
-            badge = '<span class="badge fixed">the same every time</span> '
+            badge = '<span class="badge fixed">the same on every connection</span> '
         if key in self.shown:
             # Again: the fields of client authentication link back to their note; the others
             # (record headers, lengths) would only repeat a link on every record.
@@ -410,7 +415,7 @@ class Page:
         if record.decrypted:
             body = record.wire[5:]
             key = self.notes.lookup("encrypted record body", scenario, sender, "record")
-            self.row(0, hex_lines(body), "Encrypted data and its 16-byte authentication tag (%d bytes)" % len(body),
+            self.row(0, hex_lines(body), "The encrypted record body (%d bytes)" % len(body),
                      self.note_cell(key, rctx), "cipher", len(body))
             self.w('<tr class="decrypted"><td colspan="2">decrypted with the key log:</td></tr>')
         for c in content:
@@ -570,6 +575,8 @@ def render(captures, notes, versions):
         w(note_html(notes.section("outcome " + name)))
         console = ""
         if client_err.strip() or client_out.strip():
+            if client_out and not client_out.endswith("\n"):
+                client_out += "\n"   # a body without a final newline, as a terminal shows it
             console += "$ %s\n%s%s" % (meta["client"], client_out, client_err)
         w('<pre class="console">%s</pre>' % html.escape(console.rstrip("\n")))
         w("<p>The server's log:</p><pre class=\"console\">%s</pre>" % html.escape(server_log.rstrip("\n")))
