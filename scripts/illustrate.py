@@ -376,15 +376,17 @@ class Page:
         note = self.note_cell(key, ctx) if (key and first) else ""
         parts = [c for c in node.children if c.size > 0]
         label = node.label or node.name
-        if node.name and node.name not in label.split(":")[0]:
-            label = label
-        label_full = (label, node.name)
         if parts and node.name not in KEEP_WHOLE:
-            self.row(depth, "", label_full, note, "group")
+            self.row(depth, "", (label, node.name), note, "group")
             self.fields(node, record, ctx, depth + 1, seen, in_content)
+        elif not first and node.name and not note:
+            # The next item of a list (a cipher suite, a signature algorithm): one compact line,
+            # its field name given once, on the first item.
+            data = record.bytes_of(node, in_content)
+            self.row(depth, hex_lines(data), label, "", "item", len(data))
         else:
             data = record.bytes_of(node, in_content) if node.size else b""
-            self.row(depth, hex_lines(data), label_full, note, "", len(data))
+            self.row(depth, hex_lines(data), (label, node.name), note, "", len(data))
 
     def record(self, record, scenario, sender, client_is_left):
         node = record.node
@@ -494,6 +496,7 @@ td.hex { white-space: pre; font-size: .72em; width: 48ch; color: #222; }
 td.field { font-family: Helvetica, Arial, sans-serif; font-size: .85em; overflow-wrap: anywhere; }
 tr.group td.field .label, tr.message td.field .label { font-weight: bold; }
 tr.message td { border-top: 2px solid rgba(0,0,0,.3); }
+tr.item td { border-top: none; padding-top: 0; padding-bottom: 0; }
 tr.gap td { color: #777; } tr.cipher td.hex { color: #777; }
 tr.decrypted td { font-style: italic; color: #555; font-family: Helvetica, Arial, sans-serif; font-size: .8em; }
 .note { font-family: Georgia, serif; font-size: 1.05em; margin: .2em 0 .3em 0; max-width: 36em; }
