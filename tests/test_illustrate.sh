@@ -131,6 +131,25 @@ test_the_committed_page_loads_nothing_from_outside() {
     assert_self_contained "$COMMITTED"
 }
 
+# The committed page is made from the notes as they are: editing a note and not running
+# `make illustrate` leaves a page that says something else.
+test_the_committed_page_has_every_note_as_written() {
+    local stale
+    [[ -s $COMMITTED ]] || { fail "docs/illustrated/index.html is not committed"; return; }
+    stale=$(python3 - "$ROOT/scripts" "$NOTES" "$COMMITTED" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+import illustrate
+notes = illustrate.Notes(sys.argv[2])
+page = open(sys.argv[3], encoding="utf-8").read()
+for key, text in notes.text.items():
+    if illustrate.note_html(text) not in page:
+        print("[%s]" % key)
+EOF
+)
+    assertEquals "notes whose text the committed page lacks (run make illustrate)" '' "$stale"
+}
+
 # The READMEs link to places in the committed page (#tls13-client-certificate-verify...): each of
 # those anchors must be there.
 test_the_readmes_link_to_places_the_page_has() {
