@@ -136,7 +136,7 @@ test_the_committed_page_loads_nothing_from_outside() {
 test_the_committed_page_has_every_note_as_written() {
     local stale
     [[ -s $COMMITTED ]] || { fail "docs/illustrated/index.html is not committed"; return; }
-    stale=$(python3 - "$ROOT/scripts" "$NOTES" "$COMMITTED" <<'EOF'
+    stale=$(PYTHONDONTWRITEBYTECODE=1 python3 - "$ROOT/scripts" "$NOTES" "$COMMITTED" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[1])
 import illustrate
