@@ -88,3 +88,9 @@ fuzz:
 
 analyze:
 	scripts/analyze.sh
+
+# The Illustrated mTLS Connection: real connections between the chapters' programs, captured on lo
+# (root or CAP_NET_RAW on dumpcap), decoded by tshark with the key log, written to docs/illustrated/.
+.PHONY: illustrate
+illustrate: all certs
+	scripts/illustrate.sh

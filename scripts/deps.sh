@@ -35,6 +35,7 @@ python3-requests   python3-requests python3-requests    -          optional
 chromium           chromium        chromium             chromium   optional
 firefox-esr        firefox-esr     -                    -          optional
 certutil           libnss3-tools   nss-tools            nss        optional
+tshark             tshark          wireshark-cli        wireshark  optional
 "
 
 usage() {
