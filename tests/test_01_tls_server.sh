@@ -343,6 +343,27 @@ test_idle_tls_connection_does_not_block_another_client() {
     assert_curl 200 'Hello World!'
 }
 
+# --max-connections bounds the connections served at once (a thread each): with both places held
+# by silent clients, a third client waits in the listen queue, and is served once one ends.
+test_a_connection_beyond_the_bound_waits_then_is_served() {
+    local out curl_pid i
+    start_server "$SERVER" --max-connections 2 || return
+    open_idle_tls && open_idle_tls || return
+    _lib_scratch waiting-curl; out=$LIB_SCRATCH
+    timeout -k 2 30 curl -q -sS --noproxy '*' --max-time 25 --cacert "$CERTS/ca.crt" \
+        -o "$out.body" -w '%{http_code}' "https://localhost:$SERVER_PORT/" >"$out" 2>"$out.err" &
+    curl_pid=$!
+    LIB_BG_PIDS+=("$curl_pid")
+    sleep 1
+    assertTrue 'the third client is still waiting while both places are taken' "process_running $curl_pid"
+    assertEquals 'no request served while both places are taken' 0 "$(count_log '"GET / HTTP/1\.1"')"
+    kill -TERM "${LIB_BG_PIDS[0]}" 2>/dev/null
+    for ((i = 0; i < 100; i++)); do process_running "$curl_pid" || break; sleep 0.1; done
+    wait "$curl_pid" 2>/dev/null
+    assertEquals "the third client, once a place was free (curl said: $(cat "$out.err"))" \
+        '200 Hello World!' "$(cat "$out") $(cat "$out.body" 2>/dev/null)"
+}
+
 test_plain_http_to_the_tls_port_gets_a_plain_400_and_is_logged() {
     start_server "$SERVER" || return
     curl_get "http://localhost:$SERVER_PORT/"

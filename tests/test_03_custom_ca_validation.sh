@@ -287,6 +287,30 @@ test_resumed_session_after_the_certificate_expired_gets_403() {
     assert_connection_log 'rejected CN=short-lived-client issued by CN=mtls-by-example CA: certificate has expired; answered 403$'
 }
 
+# A CRL of our CA due ten seconds from now: a session made while it is current is resumed once it
+# is past due. A resumed session skips the chain check, so only the server's second check of the
+# chain, on resumption, sees that the CRL can no longer be believed.
+test_resumed_session_after_the_crl_expired_gets_403() {
+    local crl=$SHUNIT_TMPDIR/short-lived.crl session=$SHUNIT_TMPDIR/short-lived-crl.session i
+    scratch_ca ca || { fail 'could not set up openssl ca'; return; }
+    openssl ca -config "$SCRATCH_CA" -batch -gencrl -crl_lastupdate "$(utc_in -60)" \
+        -crl_nextupdate "$(utc_in 10)" -out "$crl" >"$crl.log" 2>&1 || { fail "$(cat "$crl.log")"; return; }
+    start_server "$SERVER" --crl "$crl" || return
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_out "$session"
+    assertEquals "first connection, while the CRL is current: $SCLIENT_OUTPUT" 200 "$SCLIENT_STATUS" || return
+    # Wait, at most 30 s, until the CRL is past its nextUpdate.
+    for ((i = 0; i < 300; i++)); do
+        [[ $(utc_in 0) > $(openssl crl -in "$crl" -noout -nextupdate -dateopt iso_8601 2>/dev/null |
+             sed 's/^nextUpdate=//; s/[-: ]//g; s/^20//') ]] && break
+        sleep 0.1
+    done
+    mark_log
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$session"
+    assertEquals "the session was resumed: $SCLIENT_OUTPUT" yes "$SCLIENT_REUSED" || return
+    assertEquals 'resumed connection after the CRL expired: status' 403 "$SCLIENT_STATUS"
+    assert_log 'rejected CN=client issued by CN=mtls-by-example CA: CRL has expired \(checked again on resumption\); answered 403$'
+}
+
 # The session lifetime bounds how long a session waits to be resumed. A TLS 1.3 client learns it
 # as the ticket lifetime hint.
 test_a_session_waits_at_most_five_minutes_to_be_resumed() {
