@@ -216,6 +216,23 @@ exercise_2() {
     make_impostor && expect impostor-client 403 \
         "CN=client issued by another CA (an impostor): 403" \
         "the subject is only worth checking once the chain is trusted: test client_is_trusted() first, then the list"
+    # Our CA's certificate for a name that merely begins with, or contains, the allowed one.
+    make_lookalike && expect lookalike-client 403 \
+        "CN=client-evil, issued by our CA: 403 (the whole subject must match, not a part of it)" \
+        "compare with strcmp(): strstr() or strncmp() with the allowed name's length let CN=client-evil in"
+}
+
+# make_lookalike: CN=client-evil, EKU clientAuth, issued by our own CA (in $CERTS).
+make_lookalike() {
+    local ext=$LIB_TMP/lookalike.ext
+    printf '%s\n' 'basicConstraints = critical, CA:FALSE' 'keyUsage = critical, digitalSignature' \
+        'extendedKeyUsage = clientAuth' >"$ext"
+    (cd "$CERTS" &&
+        openssl req -new -newkey rsa:2048 -nodes -keyout lookalike-client.key -subj /CN=client-evil \
+            -out lookalike-client.csr &&
+        openssl x509 -req -in lookalike-client.csr -CA ca.crt -CAkey ca.key \
+            -CAcreateserial -days 30 -extfile "$ext" -out lookalike-client.crt) >"$LIB_TMP/lookalike.log" 2>&1 || {
+        echo "Could not make the look-alike certificate:"; cat "$LIB_TMP/lookalike.log"; return 1; }
 }
 
 # make_impostor: CN=client, EKU clientAuth, issued by other-ca (in $CERTS).
@@ -319,6 +336,15 @@ exercise_4() {
         report ok "FILE is readable by its owner only (it holds the session's secret)"
     else report no "FILE is readable by its owner only (it holds the session's secret)" "$(ls -l "$session" 2>&1)" \
         "create it with open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600) and fdopen(), not fopen()"
+    fi
+    # A file that already exists keeps its mode through open(): the answer must narrow it.
+    local existing=$LIB_TMP/existing-session.pem
+    : >"$existing" && chmod 644 "$existing"
+    run_client --session "$existing"
+    if [[ $(ls -l "$existing" | cut -c1-10) == -rw------- ]]; then
+        report ok "an existing FILE that others could read is made readable by its owner only"
+    else report no "an existing FILE that others could read is made readable by its owner only" "$(ls -l "$existing" 2>&1)" \
+        "open()'s mode applies only when it creates the file: fchmod(fd, 0600) an existing one before writing the secret"
     fi
     run_client --session "$session"
     if [[ $status == 0 && $out == *'Reused, TLS'* ]]; then report ok "second run: the server resumes the session (s_server says Reused)"

@@ -69,6 +69,53 @@ test_exercise_1_check_fails_on_a_one_line_answer() {
     assert_check_fails_on_start 1 "$answer" 'the log names the refused certificate'
 }
 
+# reference_solution N OUT: writes exercise N's reference solution (a patch on its starting file)
+# to OUT.
+reference_solution() {
+    local base=03-custom-ca-validation/server.c dir
+    dir=$(printf '%s\n' "$ROOT"/exercises/0"$1"-*/ | head -n 1)
+    [[ $1 != 4 ]] || base=04-client/client.c
+    patch -s -o "$2" "$ROOT/$base" "$dir/solution.diff" >/dev/null
+}
+
+# wrong_solution N OUT SED_SCRIPT: the reference solution of exercise N with one plausible mistake
+# (SED_SCRIPT, which must change it). Fails the test when the mistake could not be made.
+wrong_solution() {
+    reference_solution "$1" "$2.right" && sed "$3" "$2.right" >"$2" || { fail "no reference solution $1"; return 1; }
+    if cmp -s "$2" "$2.right"; then fail "the mistake '$3' changed nothing: did the solution change?"; return 1; fi
+}
+
+# Exercise 2: the answers a learner is likely to get wrong, each refused by the check.
+test_exercise_2_check_fails_on_a_substring_match() {
+    wrong_solution 2 "$LIB_TMP/substring.c" \
+        's/strcmp(subject, ALLOWED_CLIENT_SUBJECTS\[i\]) == 0/strstr(subject, ALLOWED_CLIENT_SUBJECTS[i]) != NULL/' || return
+    assert_check_fails_on_start 2 "$LIB_TMP/substring.c" 'CN=client-evil, issued by our CA'
+}
+
+test_exercise_2_check_fails_on_a_prefix_match() {
+    wrong_solution 2 "$LIB_TMP/prefix.c" \
+        's/strcmp(subject, ALLOWED_CLIENT_SUBJECTS\[i\]) == 0/strncmp(subject, ALLOWED_CLIENT_SUBJECTS[i], strlen(ALLOWED_CLIENT_SUBJECTS[i])) == 0/' || return
+    assert_check_fails_on_start 2 "$LIB_TMP/prefix.c" 'CN=client-evil, issued by our CA'
+}
+
+test_exercise_2_check_fails_on_a_list_checked_without_trust() {
+    wrong_solution 2 "$LIB_TMP/no-trust.c" \
+        's/if (client_is_trusted(c->ssl) \&\& client_is_allowed(c->ssl)) {/if (client_is_allowed(c->ssl)) {/' || return
+    assert_check_fails_on_start 2 "$LIB_TMP/no-trust.c" 'CN=client issued by another CA'
+}
+
+# Exercise 4: a session file opened with fopen(), or one whose mode is set only when created.
+test_exercise_4_check_fails_when_an_existing_file_keeps_its_mode() {
+    wrong_solution 4 "$LIB_TMP/keeps-mode.c" 's/(S_ISREG(st.st_mode) \&\& fchmod(fd, 0600) != 0)/0/' || return
+    assert_check_fails_on_start 4 "$LIB_TMP/keeps-mode.c" 'an existing FILE that others could read'
+}
+
+test_exercise_4_check_fails_on_a_world_readable_new_file() {
+    wrong_solution 4 "$LIB_TMP/world-readable.c" \
+        's/fd = open(session_file, O_WRONLY | O_CREAT | O_TRUNC, 0600);/fd = open(session_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);/; s/(S_ISREG(st.st_mode) \&\& fchmod(fd, 0600) != 0)/(S_ISREG(st.st_mode) \&\& fchmod(fd, 0644) != 0)/' || return
+    assert_check_fails_on_start 4 "$LIB_TMP/world-readable.c" 'FILE is readable by its owner only'
+}
+
 test_exercise_4_check_fails_on_the_unmodified_04_client() {
     assert_check_fails_on_start 4 04-client/client.c 'first run with --session FILE'
 }
