@@ -11,7 +11,7 @@ OPENSSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -l
 SOURCES  := $(wildcard 0*/server.c 0*/client.c)
 PROGRAMS := $(SOURCES:.c=)
 
-.PHONY: all certs demo test bench clean run-01 run-02 run-03 diff-02 diff-03 diff-04
+.PHONY: all certs demo test bench clean run-01 run-02 run-03 run-05 diff-02 diff-03 diff-04 diff-05
 
 all: $(PROGRAMS)
 
@@ -30,6 +30,9 @@ run-02: 02-mtls-server/server certs
 
 run-03: 03-custom-ca-validation/server certs
 	03-custom-ca-validation/server $(ARGS)
+
+run-05: 05-production-server/server certs
+	05-production-server/server $(ARGS)
 
 demo:
 	scripts/deps.sh
@@ -52,6 +55,10 @@ diff-02:
 	-diff -u 01-tls-server/server.c 02-mtls-server/server.c
 diff-03:
 	-diff -u 02-mtls-server/server.c 03-custom-ca-validation/server.c
+# Chapter 05 is chapter 03 made ready to run for months: this is its lesson.
+diff-05:
+	-diff -u 03-custom-ca-validation/server.c 05-production-server/server.c
+
 # Chapter 04 is a new program, the client: its lesson is chapter 03's TLS set-up seen from the
 # other side, so this compares the two "TLS context set-up" sections.
 TLS_SETUP_SECTION = sed -n '/^ \* TLS context set-up/,/^\/\* ---/p'

@@ -39,10 +39,9 @@
  *    0. SSL_CTX_up_ref(): the context of the moment   current_tls_context()
  *    1. SSL_new(), SSL_set_fd(), SSL_set_app_data() serve_connection()
  *    2. SSL_accept(): the handshake                 tls_handshake()
- *       (OpenSSL calls keep_first_problem_and_finish_handshake() for each certificate)
- *   2a. on resumption, or when a reload replaced the trust store since the connection began:
- *       X509_verify_cert() again                    verify_client_again()
- *   2b. SSL_get_verify_result(): trusted, or 403    decide_on_the_client()
+ *   2a. SSL_get_verify_result(): trusted, or 403    decide_on_the_client(); on resumption, or
+ *       when a reload replaced the trust store since the connection began, X509_verify_cert()
+ *       first, in verify_client_again()
  *    3. SSL_read_ex(): the request                  read_request_head()
  *    4. SSL_write_ex(): the answer                  tls_write_all()
  *       (after any of 2-4 that could not finish: SSL_get_error(), in wait_for_network())
@@ -286,11 +285,8 @@ static void iso8601(const ASN1_TIME *time, char *out, size_t size)
 /* How many days ahead the expiry warnings look. */
 #define EXPIRY_WARNING_DAYS     7
 
-/*
- * Nothing warns before the day a file of ours runs out, so we do, at start-up. Past its notAfter
- * date a certificate is refused by whoever checks it; past its nextUpdate date a CRL is no longer
- * believed, and every certificate it covers is refused ("CRL has expired").
- */
+/* Nothing warns before the day a file of ours runs out (a certificate's notAfter date, a CRL's
+ * nextUpdate: every certificate it covers is refused), so we do, at start-up. */
 static void warn_if_expiring(const char *file)
 {
     BIO *in = BIO_new_file(file, "r");

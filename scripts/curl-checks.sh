@@ -6,8 +6,8 @@
 # `UNEXPECTED: wanted ..., got ...`. Exits 1 when
 # anything was unexpected, 2 on bad arguments.
 #
-#   CHAPTER    01, 02 or 03 (the server chapter listening on PORT), or 04: the 04 client against a
-#              chapter 03 server on PORT
+#   CHAPTER    01, 02, 03 or 05 (the server chapter listening on PORT), or 04: the 04 client
+#              against a chapter 03 server on PORT
 #   CERTS_DIR  where ca.crt, client.crt... are (default: certs/ in the repository)
 #
 # To capture the outcome, curl also gets `-sS -o FILE -w '%{http_code}' --max-time 10` (silent
@@ -36,6 +36,8 @@ CHECKS='
 04 | The 04 client with our client certificate, against chapter 03                 | 04-client/client --ca CERTS/ca.crt --cert CERTS/client.crt --key CERTS/client.key https://localhost:PORT/ | exit 0 Hello World!
 04 | The 04 client without a certificate: chapter 03 refuses the handshake         | 04-client/client --ca CERTS/ca.crt https://localhost:PORT/  | exit 4
 04 | The 04 client with a certificate from an unrelated CA: 403, exit 1            | 04-client/client --ca CERTS/ca.crt --cert CERTS/other-client.crt --key CERTS/other-client.key https://localhost:PORT/ | exit 1
+05 | The production server answers as chapter 03: our client certificate, accepted | curl --cacert CERTS/ca.crt --cert CERTS/client.crt --key CERTS/client.key https://localhost:PORT/ | 200 Hello World!
+05 | A certificate from an unrelated CA: 403 Forbidden                             | curl --cacert CERTS/ca.crt --cert CERTS/other-client.crt --key CERTS/other-client.key https://localhost:PORT/ | 403 (empty)
 '
 
 usage() {
@@ -44,7 +46,7 @@ usage() {
 }
 
 [[ $# -ge 2 && $# -le 3 ]] || usage
-[[ $1 =~ ^0?[1-4]$ ]] || usage
+[[ $1 =~ ^0?[1-5]$ ]] || usage
 chapter=$(printf '%02d' "$((10#$1))")
 port=$2
 if [[ ! $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then usage; fi

@@ -30,6 +30,7 @@ CHAPTERS='
 02 | 02-mtls-server/server          | a client certificate is required
 03 | 03-custom-ca-validation/server | trust only certificates from our own CA
 04 | 03-custom-ca-validation/server | our own client: it verifies the server and proves who it is
+05 | 05-production-server/server    | chapter 03 ready to run for months: reload, limits, speed
 '
 
 # The program a chapter is about (for 04, the client; the others are their server).
@@ -105,7 +106,7 @@ echo "${bold}Summary${plain}"
 printf '  %s\n' "${results[@]}"
 echo
 echo "Next: read 01-tls-server/README.md, then each chapter's README in turn; 'make diff-02'"
-echo "(and diff-03, diff-04) shows what each chapter adds. Then try the exercises"
+echo "(and diff-03, diff-04, diff-05) shows what each chapter adds. Then try the exercises"
 echo "(exercises/README.md, self-checked with exercises/check.sh N), see the handshake in"
 echo "Wireshark and the same policy in nginx (docs/seeing-the-bytes.md, docs/production.md),"
 echo "and run the tests: make test"

@@ -272,7 +272,7 @@ test_chromium_whoami_shows_cn_client() {
     browser_profile chromium client || return
     browser_get chromium /whoami
     assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"subject":"CN=client","issuer":"CN=mtls-by-example CA"'
-    assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"trusted":true'
+    assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" "\"sha256\":\"$(fingerprint client)\""
 }
 
 test_chromium_without_a_client_certificate_gets_no_page() {
@@ -306,7 +306,7 @@ test_firefox_whoami_shows_cn_client() {
     browser_profile firefox client || return
     browser_get firefox /whoami
     assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"subject":"CN=client","issuer":"CN=mtls-by-example CA"'
-    assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" '"trusted":true'
+    assertContains "the page ($BROWSER_DETAIL)" "$BROWSER_TEXT" "\"sha256\":\"$(fingerprint client)\""
 }
 
 test_firefox_without_a_client_certificate_gets_no_page() {
