@@ -347,6 +347,8 @@ static int load_server_identity(SSL_CTX *ctx, const char *cert_file, const char 
 /* OpenSSL checks the client's chain and calls this with its verdict on each certificate, here
  * against our trust store. We keep the first problem, note where it was for the log, and finish
  * the handshake. NEVER USE THIS WITHOUT THE 403 GATE: alone, it lets everyone in. */
+static void note_when_the_key_was_proved(SSL *ssl);
+
 static int keep_first_problem_and_finish_handshake(int preverify_ok, X509_STORE_CTX *chain)
 {
     SSL *ssl = X509_STORE_CTX_get_ex_data(chain, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -368,6 +370,8 @@ static int keep_first_problem_and_finish_handshake(int preverify_ok, X509_STORE_
                      crl ? "the CRL from" : "in its chain:", ca);
         }
     }
+    if (X509_STORE_CTX_get_error_depth(chain) == 0)
+        note_when_the_key_was_proved(ssl);
     return 1;
 }
 
@@ -557,6 +561,7 @@ static int tls_handshake(struct connection *c)
 
 static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
 static void verify_client_again(struct connection *c);
+static void limit_session_renewals(SSL *ssl);
 static void close_tls(struct connection *c, int client_may_still_send);
 
 /* The handshake is over and OpenSSL's verdict on the client's chain is in. Trusted: go on. Not:
@@ -576,6 +581,7 @@ static int decide_on_the_client(struct connection *c)
     }
     if (client_is_trusted(c->ssl)) {
         printf("%s trusted %s issued by %s\n", c->peer, subject, issuer);
+        limit_session_renewals(c->ssl);
         return 1;
     }
     printf("%s rejected %s issued by %s: %s%s; answered 403\n", c->peer, subject, issuer,
@@ -584,6 +590,44 @@ static int decide_on_the_client(struct connection *c)
     if (send_response(c, &request, &forbidden))
         close_tls(c, 1);
     return 0;
+}
+
+/* How long the proof that a client holds its key may serve: see limit_session_renewals(). */
+#define KEY_PROOF_MAX_SECONDS   3600
+
+/* Notes, in the session being made, when the client proved it holds its key: the session is not
+ * cached yet (it is once the handshake is done), so nobody else reads it meanwhile. Its
+ * application data is copied into every session a resumption hands out. */
+static void note_when_the_key_was_proved(SSL *ssl)
+{
+    char now[24];
+    int length = snprintf(now, sizeof now, "%lld", (long long)time(NULL));
+
+    if (SSL_get0_session(ssl) != NULL && length > 0)
+        SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), now, (size_t)length);
+}
+
+/*
+ * The client proves it holds its key (its CertificateVerify) in a full handshake only. A TLS 1.3
+ * client that comes back within the session lifetime gets a new session each time, so one proof
+ * could serve for ever, however often the chain is checked again. Once the proof is
+ * KEY_PROOF_MAX_SECONDS old, the session this connection hands out is dropped from the cache:
+ * the client's next connection is a full handshake (RFC 8446, section 4.6.1, advises such a limit).
+ */
+static void limit_session_renewals(SSL *ssl)
+{
+    SSL_SESSION *session = SSL_get0_session(ssl);
+    char proved[24] = "";
+    void *data = NULL;
+    size_t length = 0;
+
+    if (!SSL_session_reused(ssl) || session == NULL)
+        return;
+    if (SSL_SESSION_get0_ticket_appdata(session, &data, &length) == 1 && data != NULL
+        && length < sizeof proved)
+        memcpy(proved, data, length);
+    if (proved[0] == '\0' || time(NULL) - atoll(proved) > KEY_PROOF_MAX_SECONDS)
+        SSL_CTX_remove_session(SSL_get_SSL_CTX(ssl), session);
 }
 
 /* The chain check of the handshake can be out of date by now, in two ways: a resumed session

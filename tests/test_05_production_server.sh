@@ -40,6 +40,42 @@ test_connections_over_the_per_address_cap_are_refused_and_logged() {
     assert_curl 200 'Hello World!'
 }
 
+# scratch_05 NAME SED_SCRIPT: chapter 05 built from the source under test (the one beside the
+# program: a mutant's, under make mutants) changed by SED_SCRIPT; prints where.
+scratch_05() {
+    local dir=$SHUNIT_TMPDIR/scratch-$1 source
+    source=$(program_path 05-production-server/server).c
+    [[ -f $source ]] || source=$ROOT/05-production-server/server.c
+    mkdir -p "$dir" && sed "$2" "$source" >"$dir/server.c" && ! cmp -s "$dir/server.c" "$source" &&
+        timeout 120 "${CC:-cc}" -O1 -o "$dir/server" "$dir/server.c" -lssl -lcrypto -lpthread >"$dir/cc.log" 2>&1 &&
+        echo "$dir/server"
+}
+
+# A TLS 1.3 client that comes back within the session lifetime gets a new session each time; the
+# proof that it holds its key is in the full handshake only, so renewals stop once that proof is
+# KEY_PROOF_MAX_SECONDS old (a build with 5 s here; 3600 in the real one). Resumed at 3 s: renewed.
+# Resumed at 7 s: served, but the session it hands out is not kept, so the next one is full.
+test_tls13_session_renewals_stop_once_the_key_proof_is_too_old() {
+    local program dir=$SHUNIT_TMPDIR s1 s2 s3 start i
+    program=$(scratch_05 proof-5s 's/^#define KEY_PROOF_MAX_SECONDS   3600$/#define KEY_PROOF_MAX_SECONDS   5/') ||
+        { fail "scratch build failed: $program"; return; }
+    s1=$dir/s1.session s2=$dir/s2.session s3=$dir/s3.session
+    start_server "$program" || return
+    start=$(date +%s)
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_out "$s1"
+    assertEquals 'the full handshake' 200 "$SCLIENT_STATUS" || return
+    for ((i = 0; i < 100 && $(date +%s) < start + 3; i++)); do sleep 0.1; done
+    s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$s1" -sess_out "$s2"
+    assertEquals 'resumed at 3 s' yes "$SCLIENT_REUSED" || return
+    for ((i = 0; i < 100 && $(date +%s) < start + 7; i++)); do sleep 0.1; done
+    s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$s2" -sess_out "$s3"
+    assertEquals 'resumed at 7 s, the proof 7 s old: still served' yes "$SCLIENT_REUSED"
+    assertEquals 'status at 7 s' 200 "$SCLIENT_STATUS"
+    TLS_CLIENT=client s_client_request 'GET / HTTP/1.0\r\n\r\n' -tls1_3 -sess_in "$s3"
+    assertEquals 'the session handed out at 7 s is not kept: a full handshake' no "$SCLIENT_REUSED"
+    assertEquals 'status of the full handshake' 200 "$SCLIENT_STATUS"
+}
+
 test_curl_checks_script_agrees_with_chapter_05() {
     start_server "$SERVER" || return
     RUN_TIMEOUT=60 run_program scripts/curl-checks.sh 05 "$SERVER_PORT" "$CERTS"

@@ -16,13 +16,14 @@ test_bench_smoke_run_prints_its_table_and_ratios() {
     RUN_TIMEOUT=240 run_program scripts/bench.sh --smoke --markdown --certs "$CERTS"
     assert_run 0 || return
     local server mode
-    for server in 02 03 s_server; do
+    for server in 05 03 s_server; do
         for mode in full resumed; do
             assert_output_has "$RUN_STDOUT" "^$server +$mode +[0-9]+ +[0-9]+" \
                 "a row for $server, $mode handshakes" || return
         done
     done
-    assert_output_has "$RUN_STDOUT" '^03 vs 02, CPU per full handshake' || return
+    assert_output_has "$RUN_STDOUT" '^05 vs nginx, CPU per full handshake' || return
+    assert_output_has "$RUN_STDOUT" '^05 vs 03 \(what the production pool and settings buy\)' || return
     assert_output_has "$RUN_STDOUT" '^\| *server *\| *mode' 'the Markdown table (--markdown)'
 }
 
