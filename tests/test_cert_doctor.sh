@@ -177,6 +177,73 @@ test_p12_files_are_opened_with_their_password() {
     assert_run 2 "cannot open the PKCS#12 file '.*client\.p12' with that password"
 }
 
+# --- Certificates made by the tests below, signed by a copy of our CA --------------------------------
+
+CLIENT_EXT='basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth'
+
+# copy_of_our_ca DIR: DIR gets a copy of our CA (ca.crt, ca.key) and what `openssl ca` needs to sign with it
+# at chosen dates, or publish a CRL with chosen dates: ca.cnf and db/ (paths relative to DIR, whose
+# own name may hold anything).
+copy_of_our_ca() {
+    local dir=$1
+    mkdir -p "$dir/db" && cp "$CERTS/ca.crt" "$CERTS/ca.key" "$dir"/ && : >"$dir/db/index" &&
+        echo 01 >"$dir/db/crlnumber" &&
+        printf '%s\n' '[ ca ]' 'default_ca = this_ca' '[ this_ca ]' 'certificate = ca.crt' \
+            'private_key = ca.key' 'database = db/index' 'crlnumber = db/crlnumber' 'new_certs_dir = db' \
+            'rand_serial = yes' 'unique_subject = no' 'default_md = sha256' 'default_crl_days = 30' \
+            'policy = any' 'copy_extensions = none' '[ any ]' 'commonName = supplied' >"$dir/ca.cnf"
+}
+
+# sign DIR NAME SUBJECT EXTENSIONS [OPENSSL CA OPTIONS...]: DIR/NAME.key (RSA, KEY_BITS bits,
+# default 2048) and DIR/NAME.crt, with SUBJECT (-subj form) and the extension lines EXTENSIONS,
+# signed by copy_of_our_ca's copy of our CA in DIR; valid 30 days unless the options say otherwise
+# (-startdate, -enddate; -md sha1...).
+sign() {
+    local dir=$1 name=$2 subject=$3 extensions=$4 log
+    shift 4
+    _lib_scratch sign.log; log=$LIB_SCRATCH
+    if ! (cd "$dir" && printf '%s\n' "$extensions" >"$name.ext" &&
+          openssl genrsa -out "$name.key" "${KEY_BITS:-2048}" &&
+          openssl req -new -key "$name.key" -subj "$subject" -out "$name.csr" &&
+          openssl ca -config ca.cnf -batch -notext -days 30 -in "$name.csr" -extfile "$name.ext" \
+              -subj "$subject" "$@" -out "$name.crt") >"$log" 2>&1; then
+        fail "could not make $name: $(cat "$log")"
+        return 1
+    fi
+}
+
+# Every fix line is a command a learner pastes into bash. A subject and a folder name with quotes,
+# $(...) and backquotes must stay text: pasted, each line runs with nothing of theirs executed, and
+# the re-issued certificate keeps the subject exactly.
+test_pasted_fix_lines_run_nothing_from_the_certificate_or_its_folder() {
+    local dir=$LIB_TMP/"certs'\$(touch PWNED)'\`touch PWNED\`" paste=$LIB_TMP/paste
+    local name="client'\$(touch PWNED)'" cn="a'\$(touch PWNED)'b \"\$(touch PWNED)\" \`touch PWNED\`"
+    local line pasted=0 subject
+    mkdir -p "$paste"
+    copy_of_our_ca "$dir" && cp "$CERTS/server.key" "$dir/other.key" &&
+        sign "$dir" "$name" "/CN=$cn" "$CLIENT_EXT" -startdate 20200101000000Z -enddate 20210101000000Z || return
+    subject=$(openssl x509 -in "$dir/$name.crt" -noout -subject -nameopt RFC2253)
+    # Expired (a re-issue: key, CSR with the subject, signature) and with a key of another
+    # certificate (a comparison of public keys naming the file).
+    doctor "$dir/$name.crt" --ca "$dir/ca.crt" --key "$dir/other.key"
+    assert_output_has "$RUN_STDOUT" '^✗ .*has expired' 'the doctor on the expired certificate' || return
+    while IFS= read -r line; do
+        [[ $line == '  fix: '* || $line == '       '* ]] || continue
+        line=${line#'  fix: '} line=${line#'       '}
+        pasted=$((pasted + 1))
+        (cd "$paste" && timeout 30 bash -c "$line") </dev/null >/dev/null 2>&1 || true
+    done <<<"$RUN_STDOUT"
+    assertTrue "fix lines to paste (got $pasted) in: $RUN_STDOUT" "[[ $pasted -ge 6 ]]" || return
+    assertEquals "files made by what the certificate or its folder name holds; the fix lines: $RUN_STDOUT" \
+        '' "$(find "$LIB_TMP" -name PWNED)" || return
+    assertEquals 'the re-issued certificate has the same subject' "$subject" \
+        "$(openssl x509 -in "$dir/$name.crt" -noout -subject -nameopt RFC2253 2>&1)" || return
+    openssl x509 -in "$dir/$name.crt" -noout -checkend 0 >/dev/null
+    assertEquals 'the re-issued certificate is valid now (openssl x509 -checkend 0)' 0 $?
+}
+
 # The doctor's verdict on each client certificate is chapter 03's: accepted = 200, refused = 403.
 test_doctor_agrees_with_chapter_03() {
     require_program "$SERVER" 2>/dev/null || { skip_test "$SERVER is not built; run 'make'"; return; }
