@@ -7,14 +7,18 @@
 #
 # It applies the rules of those programs with the openssl CLI only: a chain from CERT (and the
 # certificates after the first one in CERT's file, sent along by the peer) to CA; the validity dates;
-# the extendedKeyUsage for the role (clientAuth for 03, serverAuth for 04); every issuer being a CA
-# (CA:TRUE); for a server, the host name or IP address in subjectAltName (never the subject CN, which
-# the 04 client does not read); with --key, that the key belongs to the certificate; with --crl,
-# that the certificate's issuer published a CRL and that it does not list the certificate.
+# keys and signatures strong enough for OpenSSL's security level 2, which both programs keep (no
+# RSA-1024, no SHA-1); the extendedKeyUsage for the role (clientAuth for 03, serverAuth for 04);
+# every issuer being a CA (CA:TRUE); for a server, the host name or IP address in subjectAltName
+# (never the subject CN, which the 04 client does not read, and a wildcard only as the whole
+# leftmost label, *.example.com, as the 04 client wants); with --key, that the key belongs to the
+# certificate; with --crl, that the certificate's issuer published a CRL that is current and does
+# not list the certificate.
 # A PKCS#12 file (.p12 or .pfx, as browsers and other stacks import) is opened with --password: the
 # certificate and the CA certificates in it are checked as if sent together, and so is its key.
 #
-# Each check prints `✓ what is fine` or `✗ what is wrong`, followed by `  fix: the commands to run`.
+# Each check prints `✓ what is fine` or `✗ what is wrong`, followed by `  fix: the commands to run`
+# (each word quoted for bash, so that a subject or a file name is pasted as text, never run).
 # The last line is `verdict: accepted` (exit 0) or `verdict: refused (N problems)` (exit 1).
 # Usage errors and unreadable files exit 2. See certs/README.md for what each fixture should get.
 set -euo pipefail
@@ -36,7 +40,8 @@ and if not, why and how to fix it.
                 default localhost)
   --crl CRL     also check revocation against the CRL(s) in this PEM file, as 03 --crl does
   --password PW the password of a PKCS#12 CERT (.p12 or .pfx: key, certificate and CA
-                certificates in one file; scripts/gen-certs.sh's are mtls-by-example)
+                certificates in one file; scripts/gen-certs.sh's are mtls-by-example);
+                openssl gets it through its environment, never on its command line
   --help        show this help
 
 Exit status: 0 accepted, 1 refused, 2 usage error or unreadable file.
