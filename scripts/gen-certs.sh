@@ -58,8 +58,8 @@ repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${dir:-$repo_root/certs}
 
 # Whatever the caller's umask (000 leaves new files writable by anyone), what this script makes is
-# writable by its owner only: the folder 0755, certificates and CRLs 0644. A key or .p12 file is
-# made 0600, readable by its owner only (run_keygen).
+# writable by its owner only: the folder 0755, certificates and CRLs 0644 (run also sets that mode
+# on a file made again). A key or .p12 file is made 0600, readable by its owner only (run_keygen).
 umask 022
 
 # --quiet-fixtures: run this script again, in full, into DIR/gen-certs.log, and show the log up to
@@ -121,7 +121,7 @@ shell_words() {
 
 # run WHY COMMAND...: print "# WHY" and "$ COMMAND", then run it. Its chatter is shown only if it fails.
 run() {
-  local why=$1 words
+  local why=$1 words arg previous="" out=""
   shift
   shell_words "$@"
   printf '# %s\n$ %s\n' "$why" "$words"
@@ -130,6 +130,13 @@ run() {
     echo "gen-certs.sh: this command failed: $words" >&2
     exit 1
   fi
+  # openssl keeps the mode of a file it writes over: a certificate or CRL (-out FILE) made again
+  # over one left writable by anyone is made 0644 here.
+  for arg in "$@"; do
+    [[ $previous != -out ]] || out=$arg
+    previous=$arg
+  done
+  case $out in *.crt | *.crl) chmod 644 "$out" ;; esac
 }
 
 # run_keygen WHY COMMAND...: like run, for a command that writes a private key (-out FILE):
@@ -406,6 +413,7 @@ combine_crls() {
   printf '\n== %s\n# %s\n$ cat %s > %s\n' "$file" \
     "one file with the CRL of every CA in the chain: with --crl, each level needs its issuer's CRL" "$*" "$file"
   cat "$@" >"$file"
+  chmod 644 "$file"
   fixture_made "$file"
 }
 

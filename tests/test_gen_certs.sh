@@ -127,22 +127,29 @@ test_under_umask_000_nothing_it_makes_is_writable_by_others() {
     assertEquals 'files writable by group or others' '' "$(find "$QUIET_DIR" -perm -020 -o -perm -002)"
 }
 
-# Every private key, and the .p12 files that hold one, readable by its owner only; also when the
-# file was there before with a wider mode (openssl keeps an existing file's mode when it writes it).
+# Every private key, and the .p12 files that hold one, readable by its owner only.
 test_every_private_key_is_readable_by_its_owner_only() {
-    local file wrong='' dir=$LIB_TMP/rekey out status=0
+    local file wrong=''
     for file in "$QUIET_DIR"/*.key "$QUIET_DIR"/*.p12; do
         [[ $(mode "$file") == 600 ]] || wrong+=" ${file##*/}:$(mode "$file")"
     done
     assertEquals 'keys and .p12 files not 0600' '' "$wrong" || return
-    assertTrue 'the keys are there' "[[ -f $QUIET_DIR/ca.key && -f $QUIET_DIR/ecdsa-client.key ]]" || return
+    assertTrue 'the keys are there' "[[ -f $QUIET_DIR/ca.key && -f $QUIET_DIR/ecdsa-client.key ]]"
+}
+
+# openssl keeps the mode of a file it writes over: files made again over old ones left readable or
+# writable by anyone get their modes all the same (key and .p12 0600, certificate 0644).
+test_files_made_again_over_old_ones_get_their_modes() {
+    local dir=$LIB_TMP/again out status=0
     mkdir -p "$dir" && cp -p "$QUIET_DIR"/*.* "$dir"/ && rm "$dir/client.crt" &&
-        chmod 666 "$dir/client.key" "$dir/client.p12"
+        chmod 666 "$dir/client.key" "$dir/client.p12" "$dir/leaf-signed-client.crt"
     out=$(cd "$ROOT" && timeout 60 "$GEN" "$dir" 2>&1) || status=$?
     assertEquals "exit status; output: $out" 0 "$status" || return
     assert_output_has "$out" '^\$ openssl genrsa -out client\.key 2048$' 'client is made again' || return
+    assert_output_has "$out" '^\$ openssl x509 -req -in leaf-signed-client\.csr ' 'leaf-signed-client, which client signs, too' || return
     assertEquals 'client.key made again over a 0666 file' 600 "$(mode "$dir/client.key")" || return
-    assertEquals 'client.p12 made again over a 0666 file' 600 "$(mode "$dir/client.p12")"
+    assertEquals 'client.p12 made again over a 0666 file' 600 "$(mode "$dir/client.p12")" || return
+    assertEquals 'leaf-signed-client.crt made again over a 0666 file' 644 "$(mode "$dir/leaf-signed-client.crt")"
 }
 
 # The .p12 password reaches openssl through the environment (env:), never as an argument, which
