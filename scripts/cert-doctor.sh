@@ -409,7 +409,7 @@ check_strength() {
         else message="a signature in its chain uses SHA-1 or a weaker digest, which OpenSSL's security level $security_level, kept by $judge, refuses (OpenSSL: $message)"; fi
         problem strength "$message"
         if ((depth == 0)); then reissue_fix
-        else fix "have $(field "$depth" issuer) sign $(subject_at "$depth") again, with -sha256"; fi ;;
+        else fix "have its issuer sign that CA certificate again, with -sha256 (openssl x509 -req ... -sha256)"; fi ;;
     esac
   done <<<"$verdict_errors"
   ((bad)) || ok "its key and signature are strong enough for OpenSSL's security level $security_level, which $judge keeps ($(key_and_signature 0))"
@@ -514,7 +514,7 @@ check_key() {
 # crl_dates ISSUER: "was due for its next update on DATE" or "is valid only from DATE" for ISSUER's
 # CRL in the --crl file (what makes it unusable), from the first CRL in that file that ISSUER signed.
 crl_dates() {
-  local i=0 file last next now
+  local file last next now
   awk -v out="$scratch/crl-" '
     /-----BEGIN X509 CRL-----/ { n++; keep = 1 }
     keep { print > (out (n - 1) ".pem") }
