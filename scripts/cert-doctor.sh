@@ -14,8 +14,10 @@
 # leftmost label, *.example.com, as the 04 client wants); with --key, that the key belongs to the
 # certificate; with --crl, that the certificate's issuer published a CRL that is current and does
 # not list the certificate.
-# A PKCS#12 file (.p12 or .pfx, as browsers and other stacks import) is opened with --password: the
-# certificate and the CA certificates in it are checked as if sent together, and so is its key.
+# A PKCS#12 file (.p12 or .pfx, as browsers and other stacks import) is opened with --password, or
+# with the password in the environment variable CERT_DOCTOR_PASSWORD, which keeps it off every
+# command line: the certificate and the CA certificates in it are checked as if sent together, and
+# so is its key.
 #
 # Each check prints `✓ what is fine` or `✗ what is wrong`, followed by `  fix: the commands to run`
 # (each word quoted for bash, so that a subject or a file name is pasted as text, never run).
@@ -41,7 +43,9 @@ and if not, why and how to fix it.
   --crl CRL     also check revocation against the CRL(s) in this PEM file, as 03 --crl does
   --password PW the password of a PKCS#12 CERT (.p12 or .pfx: key, certificate and CA
                 certificates in one file; scripts/gen-certs.sh's are mtls-by-example);
-                openssl gets it through its environment, never on its command line
+                openssl gets it through its environment, never on its command line;
+                without --password, CERT_DOCTOR_PASSWORD in the environment is used,
+                so that the password is on no command line at all
   --help        show this help
 
 Exit status: 0 accepted, 1 refused, 2 usage error or unreadable file.
@@ -73,6 +77,10 @@ while (($# > 0)); do
   shift
 done
 [[ -n $cert ]] || die_usage "which certificate? give CERT, e.g. certs/client.crt"
+# Without --password, a .p12 file's password may come from the environment (ps shows no environment
+# to other users).
+password_given=$password
+[[ -n $password || $cert != *.p12 && $cert != *.pfx ]] || password=${CERT_DOCTOR_PASSWORD:-}
 [[ $role == client || $role == server ]] || die_usage "--for must be client or server, not '$role'"
 if [[ $role == client ]]; then
   [[ -z $host ]] || die_usage "--host is for --for server (chapter 03 does not check client names)"
@@ -112,7 +120,7 @@ pem=$cert key_label=$key p12=""
 cert_out=$cert   # the PEM file a fix re-issues
 if [[ $cert == *.p12 || $cert == *.pfx ]]; then
   p12=$cert cert_out=${cert%.*}.crt
-  [[ -n $password ]] || die_usage "'$cert' is a PKCS#12 file: give its password with --password"
+  [[ -n $password ]] || die_usage "'$cert' is a PKCS#12 file: give its password with --password (or in CERT_DOCTOR_PASSWORD)"
   pem=$scratch/p12-certs.pem
   # openssl reads the password from its environment (env:), not from its command line, which any
   # user of the machine can read while it runs (ps, /proc/PID/cmdline); the environment only the
@@ -131,7 +139,7 @@ if [[ $cert == *.p12 || $cert == *.pfx ]]; then
     (umask 077 && openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin env:CERT_DOCTOR_PASSWORD -nocerts -nodes \
        -out "$key" 2>/dev/null) || die_file "cannot read the private key in '$cert'"
   fi
-elif [[ -n $password ]]; then
+elif [[ -n $password_given ]]; then
   die_usage "--password is for a PKCS#12 CERT (.p12 or .pfx)"
 fi
 split_certs "$pem"

@@ -263,6 +263,7 @@ argv_recorder() {
 }
 
 # The .p12 password never is an argument of openssl (any user sees those with ps): env: or fd:.
+# Given in CERT_DOCTOR_PASSWORD instead of --password, it is on no command line at all.
 test_p12_password_is_on_no_openssl_command_line() {
     local bin=$LIB_TMP/argv-bin log=$LIB_TMP/doctor-argv.log password="doctor-secret-$RANDOM$RANDOM"
     argv_recorder "$bin" || { fail 'no openssl to wrap'; return; }
@@ -272,7 +273,10 @@ test_p12_password_is_on_no_openssl_command_line() {
     PATH=$bin:$PATH ARGV_LOG=$log doctor "$LIB_TMP/secret.p12" --password "$password"
     assertEquals "exit status (stdout: $RUN_STDOUT stderr: $RUN_STDERR)" 0 "$RUN_STATUS" || return
     assert_output_has "$(cat "$log")" '^pkcs12$' 'openssl pkcs12 ran through the recorder' || return
-    assertEquals 'openssl arguments holding the password' '' "$(grep -F -e "$password" -e 'pass:' "$log")"
+    assertEquals 'openssl arguments holding the password' '' "$(grep -F -e "$password" -e 'pass:' "$log")" || return
+    CERT_DOCTOR_PASSWORD=$password doctor "$LIB_TMP/secret.p12"
+    assertEquals "with CERT_DOCTOR_PASSWORD: exit status (stdout: $RUN_STDOUT stderr: $RUN_STDERR)" 0 "$RUN_STATUS" || return
+    assert_output_has "$RUN_STDOUT" '^✓ the key in .*secret\.p12 is its private key'
 }
 
 # Chapter 03 keeps libssl's security level 2: an RSA-1024 key, or a SHA-1 signature by our own CA,
