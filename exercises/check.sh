@@ -84,10 +84,20 @@ fi
 
 CERTS=$LIB_TMP/certs
 mkdir -p "$CERTS"
+
+# copy_files DIR: copies the files of DIR into $CERTS, and only files: a folder such as
+# certs/article (scripts/article-certs.sh's certificates, in chapter 03's README) stays out.
+copy_files() {
+    local file
+    for file in "$1"/*; do
+        [[ ! -f $file ]] || cp -p "$file" "$CERTS"/
+    done
+}
+
 if [[ -n ${EXERCISE_CERTS:-} && -f $EXERCISE_CERTS/ca.crt ]]; then
-    cp -p "$EXERCISE_CERTS"/* "$CERTS"/
+    copy_files "$EXERCISE_CERTS"
 elif [[ -f certs/ca.crt && -f certs/ecdsa-client.crt && -f certs/other-client.crt ]]; then
-    cp -p certs/* "$CERTS"/
+    copy_files certs
 else
     echo "Making the test certificates (scripts/gen-certs.sh; 'make certs' keeps a set in certs/)..."
     if ! timeout 300 scripts/gen-certs.sh "$CERTS" >"$LIB_TMP/gen-certs.log" 2>&1; then
@@ -295,6 +305,7 @@ exercise_3() {
             "TODO 2: a key, a CSR with -subj /CN=localhost, and openssl x509 -req -CA new-ca.crt -CAkey new-ca.key with an extension file holding extendedKeyUsage = serverAuth and the subjectAltName of server.crt"
         return
     fi
+    check_new_server_certificate
     start "$chapter_03" --cert "$CERTS/new-server.crt" --key "$CERTS/new-server.key" --ca "$CERTS/trust-both.crt"
     CURL_CA=$CERTS/trust-both.crt expect client 200 \
         "a client that trusts both CAs (curl --cacert trust-both.crt) accepts the re-issued server certificate for localhost" \
@@ -302,6 +313,35 @@ exercise_3() {
     CURL_CA=$CERTS/ca.crt expect client untrusted \
         "a client that trusts only the old CA refuses it: that is why clients get trust-both.crt first" \
         "new-server.crt must be signed by new-ca.key, not by the old ca.key"
+}
+
+# check_new_server_certificate: what curl alone does not check in new-server.crt. curl takes a
+# certificate without extendedKeyUsage for any purpose, and without a subjectAltName reads the name
+# from the subject CN, so a certificate with no extensions at all would pass it for localhost. The
+# 04 client (and every browser) reads only the subjectAltName, and the server answers on
+# 127.0.0.1 and ::1 as well: new-server.crt needs what server.crt has.
+check_new_server_certificate() {
+    local crt=$CERTS/new-server.crt out eku san name missing=''
+    if out=$(openssl verify -CAfile "$CERTS/new-ca.crt" -purpose sslserver "$crt" 2>&1) &&
+       eku=$(openssl x509 -in "$crt" -noout -ext extendedKeyUsage 2>&1) && [[ $eku == *'TLS Web Server Authentication'* ]]; then
+        report ok "new-server.crt is issued by new-ca for a TLS server (openssl verify -purpose sslserver; extendedKeyUsage serverAuth)"
+    else
+        report no "new-server.crt is issued by new-ca for a TLS server (openssl verify -purpose sslserver; extendedKeyUsage serverAuth)" \
+            "$(paste -sd ' ' <<<"$out") extendedKeyUsage: ${eku:-none}" \
+            "sign it with -CA new-ca.crt -CAkey new-ca.key and -extfile new-server.ext, a file holding extendedKeyUsage = serverAuth (x509 -req drops what the CSR asks for)"
+    fi
+    san=$(openssl x509 -in "$crt" -noout -ext subjectAltName 2>/dev/null | sed -n 's/^ \{1,\}//p' | paste -sd ' ' -)
+    [[ ", $san, " == *", DNS:localhost, "* ]] || missing+=" DNS:localhost"
+    for name in 127.0.0.1 ::1; do
+        openssl x509 -in "$crt" -noout -checkip "$name" 2>/dev/null | grep -q ' does match' || missing+=" IP:$name"
+    done
+    if [[ -z $missing ]]; then
+        report ok "its subjectAltName names localhost, 127.0.0.1 and ::1, as server.crt's does (the 04 client reads no CN)"
+    else
+        report no "its subjectAltName names localhost, 127.0.0.1 and ::1, as server.crt's does (the 04 client reads no CN)" \
+            "subjectAltName: ${san:-none}; missing:$missing" \
+            "new-server.ext needs subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1 (the server.ext of scripts/gen-certs.sh)"
+    fi
 }
 
 # The 04 client keeps its TLS session in a file and offers it again on the next run.

@@ -7,14 +7,20 @@
 #
 # It applies the rules of those programs with the openssl CLI only: a chain from CERT (and the
 # certificates after the first one in CERT's file, sent along by the peer) to CA; the validity dates;
-# the extendedKeyUsage for the role (clientAuth for 03, serverAuth for 04); every issuer being a CA
-# (CA:TRUE); for a server, the host name or IP address in subjectAltName (never the subject CN, which
-# the 04 client does not read); with --key, that the key belongs to the certificate; with --crl,
-# that the certificate's issuer published a CRL and that it does not list the certificate.
-# A PKCS#12 file (.p12 or .pfx, as browsers and other stacks import) is opened with --password: the
-# certificate and the CA certificates in it are checked as if sent together, and so is its key.
+# keys and signatures strong enough for OpenSSL's security level 2, which both programs keep (no
+# RSA-1024, no SHA-1); the extendedKeyUsage for the role (clientAuth for 03, serverAuth for 04);
+# every issuer being a CA (CA:TRUE); for a server, the host name or IP address in subjectAltName
+# (never the subject CN, which the 04 client does not read, and a wildcard only as the whole
+# leftmost label, *.example.com, as the 04 client wants); with --key, that the key belongs to the
+# certificate; with --crl, that the certificate's issuer published a CRL that is current and does
+# not list the certificate.
+# A PKCS#12 file (.p12 or .pfx, as browsers and other stacks import) is opened with --password, or
+# with the password in the environment variable CERT_DOCTOR_PASSWORD, which keeps it off every
+# command line: the certificate and the CA certificates in it are checked as if sent together, and
+# so is its key.
 #
-# Each check prints `✓ what is fine` or `✗ what is wrong`, followed by `  fix: the commands to run`.
+# Each check prints `✓ what is fine` or `✗ what is wrong`, followed by `  fix: the commands to run`
+# (each word quoted for bash, so that a subject or a file name is pasted as text, never run).
 # The last line is `verdict: accepted` (exit 0) or `verdict: refused (N problems)` (exit 1).
 # Usage errors and unreadable files exit 2. See certs/README.md for what each fixture should get.
 set -euo pipefail
@@ -36,7 +42,10 @@ and if not, why and how to fix it.
                 default localhost)
   --crl CRL     also check revocation against the CRL(s) in this PEM file, as 03 --crl does
   --password PW the password of a PKCS#12 CERT (.p12 or .pfx: key, certificate and CA
-                certificates in one file; scripts/gen-certs.sh's are mtls-by-example)
+                certificates in one file; scripts/gen-certs.sh's are mtls-by-example);
+                openssl gets it through its environment, never on its command line;
+                without --password, CERT_DOCTOR_PASSWORD in the environment is used,
+                so that the password is on no command line at all
   --help        show this help
 
 Exit status: 0 accepted, 1 refused, 2 usage error or unreadable file.
@@ -68,6 +77,10 @@ while (($# > 0)); do
   shift
 done
 [[ -n $cert ]] || die_usage "which certificate? give CERT, e.g. certs/client.crt"
+# Without --password, a .p12 file's password may come from the environment (ps shows no environment
+# to other users).
+password_given=$password
+[[ -n $password || $cert != *.p12 && $cert != *.pfx ]] || password=${CERT_DOCTOR_PASSWORD:-}
 [[ $role == client || $role == server ]] || die_usage "--for must be client or server, not '$role'"
 if [[ $role == client ]]; then
   [[ -z $host ]] || die_usage "--host is for --for server (chapter 03 does not check client names)"
@@ -86,12 +99,13 @@ readable() {
 }
 
 # split_certs FILE: writes each PEM certificate in FILE to $scratch/cert-N.pem; sets cert_count.
+# FILE goes to awk on stdin: awk would take an operand such as a=b.crt for a variable assignment.
 split_certs() {
   cert_count=$(awk -v out="$scratch/cert-" '
     /-----BEGIN CERTIFICATE-----/ { n++; keep = 1 }
     keep { print > (out (n - 1) ".pem") }
     /-----END CERTIFICATE-----/ { keep = 0 }
-    END { print n + 0 }' "$1")
+    END { print n + 0 }' <"$1")
 }
 
 readable "$cert" "certificate file"
@@ -106,22 +120,26 @@ pem=$cert key_label=$key p12=""
 cert_out=$cert   # the PEM file a fix re-issues
 if [[ $cert == *.p12 || $cert == *.pfx ]]; then
   p12=$cert cert_out=${cert%.*}.crt
-  [[ -n $password ]] || die_usage "'$cert' is a PKCS#12 file: give its password with --password"
+  [[ -n $password ]] || die_usage "'$cert' is a PKCS#12 file: give its password with --password (or in CERT_DOCTOR_PASSWORD)"
   pem=$scratch/p12-certs.pem
+  # openssl reads the password from its environment (env:), not from its command line, which any
+  # user of the machine can read while it runs (ps, /proc/PID/cmdline); the environment only the
+  # same user can.
+  export CERT_DOCTOR_PASSWORD=$password
   p12_legacy=()
-  openssl pkcs12 -in "$cert" -passin "pass:$password" -noout 2>/dev/null || p12_legacy=(-legacy)
-  if ! openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -noout 2>"$scratch/p12.err"; then
+  openssl pkcs12 -in "$cert" -passin env:CERT_DOCTOR_PASSWORD -noout 2>/dev/null || p12_legacy=(-legacy)
+  if ! openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin env:CERT_DOCTOR_PASSWORD -noout 2>"$scratch/p12.err"; then
     die_file "cannot open the PKCS#12 file '$cert' with that password: $(grep -m 1 -o 'mac verify failure\|[a-z ]*unsupported[a-z ]*' "$scratch/p12.err" || head -n 1 "$scratch/p12.err")"
   fi
-  { openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -nokeys -clcerts &&
-    openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -nokeys -cacerts; } >"$pem" 2>/dev/null ||
+  { openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin env:CERT_DOCTOR_PASSWORD -nokeys -clcerts &&
+    openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin env:CERT_DOCTOR_PASSWORD -nokeys -cacerts; } >"$pem" 2>/dev/null ||
     die_file "cannot read the certificates in '$cert'"
   if [[ -z $key ]]; then
     key=$scratch/p12.key key_label="the key in $cert"
-    (umask 077 && openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin "pass:$password" -nocerts -nodes \
+    (umask 077 && openssl pkcs12 "${p12_legacy[@]}" -in "$cert" -passin env:CERT_DOCTOR_PASSWORD -nocerts -nodes \
        -out "$key" 2>/dev/null) || die_file "cannot read the private key in '$cert'"
   fi
-elif [[ -n $password ]]; then
+elif [[ -n $password_given ]]; then
   die_usage "--password is for a PKCS#12 CERT (.p12 or .pfx)"
 fi
 split_certs "$pem"
@@ -166,11 +184,14 @@ field() {
   done <"$scratch/cert-$1.info"
 }
 
-# quote_words ARG...: the arguments as one line a learner can paste into a shell.
+# quote_words ARG...: the arguments as one line a learner can paste into a shell. A word with
+# anything but letters, digits and _./:=,+@%- goes inside single quotes, where only a quote is
+# special, so each ' in it is written '\'' (close, an escaped quote, open again): a subject or a
+# folder name holding $(...), backquotes or quotes then stays text and is never run.
 quote_words() {
-  local plain='^[A-Za-z0-9_./:=,+@%-]+$' arg words=""
+  local plain='^[A-Za-z0-9_./:=,+@%-]+$' arg words="" quote="'" escaped="'\\''"
   for arg in "$@"; do
-    if [[ $arg =~ $plain ]]; then words+=" $arg"; else words+=" '$arg'"; fi
+    if [[ $arg =~ $plain ]]; then words+=" $arg"; else words+=" '${arg//$quote/$escaped}'"; fi
   done
   echo "${words# }"
 }
@@ -259,9 +280,17 @@ reissue_fix() {
 # --- What openssl verify says, with the options 03 or 04 use ---------------------------------------
 is_ip() { [[ $1 == *:* || $1 =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; }
 
+# Chapter 03 and the 04 client keep libssl's default security level, 2 (OpenSSL 3.2 and later, and
+# Debian's and Fedora's builds of 3.0 and 3.1): every key in the chain needs 112-bit security (RSA
+# 2048 bits, ECDSA 224) and every signature a digest as strong (SHA-1 falls short). openssl verify
+# applies no level unless told with -auth_level.
+security_level=2
+judge="chapter 03"
+[[ $role == client ]] || judge="the 04 client"
+
 chain_args=(-CAfile "$ca")   # what we trust, and the certificates sent along with CERT
 ((cert_count == 1)) || chain_args+=(-untrusted "$pem")
-verify_args=("${chain_args[@]}" -purpose "ssl$role")
+verify_args=("${chain_args[@]}" -purpose "ssl$role" -auth_level "$security_level")
 [[ -z $crl ]] || verify_args+=(-crl_check_all -CRLfile "$crl")
 if [[ $role == server ]]; then
   if is_ip "$host"; then verify_args+=(-verify_ip "$host"); else verify_args+=(-verify_hostname "$host"); fi
@@ -360,6 +389,40 @@ check_dates() {
   done
 }
 
+# key_and_signature N: "RSA 2048 bits, signed with sha256WithRSAEncryption" for certificate N.
+key_and_signature() {
+  openssl x509 -in "$scratch/cert-$1.pem" -noout -text |
+    awk '/Signature Algorithm:/ && !signature { signature = $3 }
+         /Public Key Algorithm:/ { type = ($4 == "id-ecPublicKey") ? "ECDSA" : ($4 == "rsaEncryption") ? "RSA" : $4 }
+         /Public-Key: \(/ { bits = $0; sub(/.*\(/, "", bits); sub(/ bit\).*/, "", bits) }
+         END { printf "%s %s bits, signed with %s\n", type, bits, signature }'
+}
+
+# The strength of keys and signatures, at the security level chapter 03 and the 04 client keep.
+check_strength() {
+  local code depth message bad=0
+  while read -r code depth message; do
+    case $code in
+      66)
+        bad=1
+        problem strength "its key is too weak ($(key_and_signature 0)): at OpenSSL's security level $security_level, which $judge keeps, a key needs 112-bit security: RSA 2048 bits or more, ECDSA 224 (OpenSSL: $message)"
+        reissue_fix new-key ;;
+      67)
+        bad=1
+        problem strength "the key of $(subject_at "$depth"), a CA in its chain, is too weak$( ((depth < cert_count)) && echo " ($(key_and_signature "$depth"))"): at OpenSSL's security level $security_level, which $judge keeps, every key needs 112-bit security: RSA 2048 bits or more, ECDSA 224 (OpenSSL: $message)"
+        fix "make a new CA with a 3072-bit RSA key, as scripts/gen-certs.sh makes ca, and have it issue the certificate again" ;;
+      68)
+        bad=1
+        if ((depth < cert_count)); then message="$(field "$depth" subject) is $(key_and_signature "$depth" | sed 's/.*, //'): at OpenSSL's security level $security_level, which $judge keeps, SHA-1 and weaker digests are refused (OpenSSL: $message)"
+        else message="a signature in its chain uses SHA-1 or a weaker digest, which OpenSSL's security level $security_level, kept by $judge, refuses (OpenSSL: $message)"; fi
+        problem strength "$message"
+        if ((depth == 0)); then reissue_fix
+        else fix "have its issuer sign that CA certificate again, with -sha256 (openssl x509 -req ... -sha256)"; fi ;;
+    esac
+  done <<<"$verdict_errors"
+  ((bad)) || ok "its key and signature are strong enough for OpenSSL's security level $security_level, which $judge keeps ($(key_and_signature 0))"
+}
+
 # extendedKeyUsage: clientAuth for chapter 03, serverAuth for the 04 client.
 check_purpose() {
   local eku wanted="TLS Web ${role^} Authentication"
@@ -384,18 +447,57 @@ wanted_names() {
   else echo "$san, $entry"; fi
 }
 
+# dns_name_matches PATTERN HOST: true when the subjectAltName DNS entry PATTERN covers HOST by the
+# 04 client's rule (X509_check_host with X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS): the same name, letter
+# case aside, or a wildcard that is the whole leftmost label ("*.example.com") followed by at least
+# two labels, standing for exactly one label of HOST. "w*.example.com" covers nothing, though
+# openssl x509 -checkhost and openssl verify, which take no such flag, say it covers www.example.com.
+dns_name_matches() {
+  local pattern=${1,,} host=${2,,} rest first
+  [[ $pattern != *'*'* && $pattern == "$host" ]] && return 0
+  [[ $pattern == '*.'* ]] || return 1
+  rest=${pattern#\*.}
+  [[ $rest == *.* && $rest != *'*'* && $host == *".$rest" ]] || return 1
+  first=${host%".$rest"}
+  [[ -n $first && $first != *.* ]]
+}
+
+# dns_names: the DNS entries of CERT's subjectAltName, one a line.
+dns_names() {
+  local entry entries
+  IFS=',' read -ra entries <<<"$(field 0 subjectAltName)"
+  for entry in "${entries[@]}"; do
+    entry=${entry# }
+    [[ $entry != DNS:* ]] || echo "${entry#DNS:}"
+  done
+}
+
 # subjectAltName for --host (servers only): the 04 client never falls back to the subject CN.
 check_name() {
-  local san kind=Hostname flag=-checkhost
+  local san kind=Hostname flag=-checkhost name wildcards=""
   [[ $role == server ]] || return 0
   san=$(field 0 subjectAltName)
   if is_ip "$host"; then kind=IP flag=-checkip; fi
+  if [[ $kind == Hostname ]]; then
+    while IFS= read -r name; do
+      [[ -n $name ]] || continue
+      if dns_name_matches "$name" "$host"; then
+        ok "its subjectAltName covers $host ($san)"
+        return
+      fi
+      # A wildcard inside a label, or not in the leftmost one: openssl may match it, the client not.
+      [[ $name != *'*'* || ( $name == '*.'* && ${name#\*.} != *'*'* ) ]] || wildcards+="${wildcards:+, }DNS:$name"
+    done < <(dns_names)
+  fi
   if openssl x509 -in "$leaf" -noout "$flag" "$host" | grep -q ' does match'; then
-    if [[ $kind == IP || $san == *DNS:* ]]; then
+    if [[ $kind == IP ]]; then
       ok "its subjectAltName covers $host ($san)"
       return
+    elif [[ $san == *DNS:* ]]; then
+      problem name "it covers $host only through $wildcards, a wildcard that is not the whole leftmost label: the 04 client, as RFC 9525 asks, takes a wildcard only as a whole leftmost label (*.example.com), where openssl verify accepts one inside a label too (OpenSSL in the 04 client: hostname mismatch)"
+    else
+      problem name "$host is only in the subject CN ($(field 0 subject)), and it has no subjectAltName DNS entry: the 04 client reads only subjectAltName (curl, openssl verify and Python still fall back to the CN)"
     fi
-    problem name "$host is only in the subject CN ($(field 0 subject)), and it has no subjectAltName DNS entry: the 04 client reads only subjectAltName (curl, openssl verify and Python still fall back to the CN)"
   elif [[ $kind == IP ]]; then
     problem name "its subjectAltName has no IP Address:$host entry (it has: ${san:-no subjectAltName at all}); the 04 client needs one for an IP address (OpenSSL: IP address mismatch)"
   else
@@ -412,9 +514,29 @@ check_key() {
     return
   fi
   problem key "$key_label does not match it: the key belongs to another certificate, and the TLS handshake would fail"
-  fix "compare the two public keys; use the .key made together with $cert:" \
+  fix "compare the two public keys; use the .key made together with $(quote_words "$cert"):" \
       "$(quote_words openssl x509 -in "$cert_out" -noout -pubkey) | openssl sha256" \
       "$(quote_words openssl pkey -in "$key" -pubout) | openssl sha256"
+}
+
+# crl_dates ISSUER: "was due for its next update on DATE" or "is valid only from DATE" for ISSUER's
+# CRL in the --crl file (what makes it unusable), from the first CRL in that file that ISSUER signed.
+crl_dates() {
+  local file last next now
+  awk -v out="$scratch/crl-" '
+    /-----BEGIN X509 CRL-----/ { n++; keep = 1 }
+    keep { print > (out (n - 1) ".pem") }
+    /-----END X509 CRL-----/ { keep = 0 }' <"$crl"
+  now=$(date -u '+%Y-%m-%d %H:%M:%SZ')
+  for file in "$scratch"/crl-*.pem; do
+    [[ -f $file && $(openssl crl -in "$file" -noout -issuer -nameopt RFC2253) == "issuer=$1" ]] || continue
+    last=$(openssl crl -in "$file" -noout -lastupdate -dateopt iso_8601 | sed 's/^[^=]*=//')
+    next=$(openssl crl -in "$file" -noout -nextupdate -dateopt iso_8601 | sed 's/^[^=]*=//')
+    if [[ $now < "$last" ]]; then echo "is valid only from $last"
+    else echo "was due for its next update on $next, $((-$(days_from_now "$next"))) days ago"; fi
+    return
+  done
+  echo "is out of date"
 }
 
 # --crl: as chapter 03 checks (CRL_CHECK_ALL), every certificate of the chain needs its issuer's CRL
@@ -428,10 +550,17 @@ check_revocation() {
   fi
   errors=$(verify_errors -no_check_time "${chain_args[@]}" -crl_check_all -CRLfile "$crl")
   read -r code depth message < <(grep -E '^(3|8|11|12|23|33|35|36|44) ' <<<"$errors" | head -n 1) || true
+  # That run leaves the dates out (so an expired certificate does not hide a revocation); a CRL
+  # past its next update, or not valid yet, makes chapter 03 refuse the client all the same.
+  [[ -n ${code:-} ]] || read -r code depth message < <(grep -E '^(11|12) ' <<<"$verdict_errors" | head -n 1) || true
   case ${code:-} in
     "")
       if [[ -z $errors ]]; then ok "$crl holds the CRL of every CA in its chain, and none lists it"
       else note "revocation not checked: the chain has to be right first"; fi ;;
+    11 | 12)
+      issuer=$(field "$depth" issuer)
+      problem crl "the CRL from $issuer in $crl $(crl_dates "$issuer"): chapter 03 refuses every certificate $issuer issued until it gets a current one, whatever the CRL lists (OpenSSL: $message)"
+      fix "publish a fresh CRL with the issuing CA: openssl ca -gencrl -out ISSUER.crl (scripts/gen-certs.sh does it for the fixtures)" ;;
     23)
       if ((depth > 0)); then
         problem crl "$(field "$depth" subject), a CA in its chain, is revoked: $crl ($(field "$depth" issuer)'s CRL) lists serial $(field "$depth" serial) (OpenSSL: certificate revoked); nothing it issued is accepted any more"
@@ -461,6 +590,7 @@ category() {
     9 | 10) if (($2 < cert_count)); then echo dates; else echo other; fi ;;
     24 | 25 | 26 | 32 | 79) if (($2 == 0)); then echo purpose; else echo issuers; fi ;;
     62 | 63 | 64) echo name ;;
+    66 | 67 | 68) echo strength ;;
     3 | 8 | 11 | 12 | 23 | 33 | 35 | 36 | 44) echo crl ;;
     *) echo other ;;
   esac
@@ -487,6 +617,7 @@ fi
 check_chain
 check_issuers
 check_dates
+check_strength
 check_purpose
 check_name
 check_key

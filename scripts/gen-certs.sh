@@ -57,6 +57,11 @@ fi
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${dir:-$repo_root/certs}
 
+# Whatever the caller's umask (000 leaves new files writable by anyone), what this script makes is
+# writable by its owner only: the folder 0755, certificates and CRLs 0644 (run also sets that mode
+# on a file made again). A key or .p12 file is made 0600, readable by its owner only (run_keygen).
+umask 022
+
 # --quiet-fixtures: run this script again, in full, into DIR/gen-certs.log, and show the log up to
 # the fixtures (the articles' recipe) and then only its "made NAME: ..." and "kept NAME" lines.
 # Errors still reach the terminal: they go to stderr, which is not filtered.
@@ -102,18 +107,21 @@ openssl() { command "$openssl_program" "$@"; }
 
 # shell_words ARG...: set $words to the arguments as one line a learner can paste into a shell.
 # (Functions here set variables rather than print, so the script does not fork a subshell per step.)
+# A word with anything but letters, digits and _./:=,+@%- goes inside single quotes, where only a
+# quote is special, so each ' in it is written '\'' (close, an escaped quote, open again): a folder
+# named with $(...), backquotes or quotes stays a name when the line is pasted, and runs nothing.
 shell_words() {
-  local plain='^[A-Za-z0-9_./:=,+@%-]+$' arg
+  local plain='^[A-Za-z0-9_./:=,+@%-]+$' arg quote="'" escaped="'\\''"
   words=""
   for arg in "$@"; do
-    if [[ $arg =~ $plain ]]; then words+=" $arg"; else words+=" '$arg'"; fi
+    if [[ $arg =~ $plain ]]; then words+=" $arg"; else words+=" '${arg//$quote/$escaped}'"; fi
   done
   words=${words# }
 }
 
 # run WHY COMMAND...: print "# WHY" and "$ COMMAND", then run it. Its chatter is shown only if it fails.
 run() {
-  local why=$1 words
+  local why=$1 words arg previous="" out=""
   shift
   shell_words "$@"
   printf '# %s\n$ %s\n' "$why" "$words"
@@ -122,6 +130,13 @@ run() {
     echo "gen-certs.sh: this command failed: $words" >&2
     exit 1
   fi
+  # openssl keeps the mode of a file it writes over: a certificate or CRL (-out FILE) made again
+  # over one left writable by anyone is made 0644 here.
+  for arg in "$@"; do
+    [[ $previous != -out ]] || out=$arg
+    previous=$arg
+  done
+  case $out in *.crt | *.crl) chmod 644 "$out" ;; esac
 }
 
 # run_keygen WHY COMMAND...: like run, for a command that writes a private key (-out FILE):
@@ -398,6 +413,7 @@ combine_crls() {
   printf '\n== %s\n# %s\n$ cat %s > %s\n' "$file" \
     "one file with the CRL of every CA in the chain: with --crl, each level needs its issuer's CRL" "$*" "$file"
   cat "$@" >"$file"
+  chmod 644 "$file"
   fixture_made "$file"
 }
 
@@ -555,6 +571,7 @@ issue_leaf ecdsa-server      ca       serverAuth "san=$server_names" key=ec   # 
 # Browsers, Java's KeyStore, .NET's X509Certificate2, Node's `pfx` and the macOS Keychain import a
 # client identity as one password-protected PKCS#12 file (.p12, also called .pfx), not as PEM files.
 P12_PASSWORD=mtls-by-example   # a test password, printed below; never use it for a real key
+pkcs12_password_given=0
 
 # export_pkcs12 NAME FILE [legacy]: FILE holds NAME.key, NAME.crt and the issuer's certificate
 # (its chain), protected by P12_PASSWORD. Made again when missing or when NAME is new in this run.
@@ -565,6 +582,11 @@ export_pkcs12() {
     return 0
   fi
   printf '\n== %s\n' "$file"
+  if ((pkcs12_password_given == 0)); then
+    run "the password goes to openssl in the environment (env:): a command line, pass: included, is visible to every user of the machine (ps)" \
+      export P12_PASSWORD="$P12_PASSWORD"
+    pkcs12_password_given=1
+  fi
   if [[ -n $legacy ]]; then
     why="the same with -legacy: RC2/3DES encryption and a SHA-1 MAC, for macOS Keychain, older Windows and older Java"
   else
@@ -572,7 +594,7 @@ export_pkcs12() {
   fi
   run_keygen "$why" \
     openssl pkcs12 -export -inkey "$name.key" -in "$name.crt" -certfile "$issuer.crt" -name "$name" \
-      ${legacy:+-legacy} -passout "pass:$P12_PASSWORD" -out "$file"
+      ${legacy:+-legacy} -passout env:P12_PASSWORD -out "$file"
 }
 export_pkcs12 client       client.p12        ca
 export_pkcs12 client       client-legacy.p12 ca legacy

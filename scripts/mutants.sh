@@ -5,7 +5,9 @@
 # the source file, breaks the copy with the mutant's substitution, builds it with -Wall -Wextra
 # -Werror into build/mutants/NAME/ (next to the unchanged programs, built into
 # build/mutants/original/), and runs the tests the mutant names on that build (BUILD_DIR, as
-# scripts/sanitize.sh does). One line per mutant:
+# scripts/sanitize.sh does). A mutant of a shell script (scripts/cert-doctor.sh, exercises/check.sh...)
+# builds nothing: its tests run from a copy of the repository, build/mutants/NAME/tree/, that holds
+# the broken script, with the unchanged programs. One line per mutant:
 #
 #   killed   NAME  by SUITE:TEST          a test failed: it noticed
 #   SURVIVED NAME  (ran SUITE:TESTS)      every test passed: nothing pins that behaviour
@@ -142,12 +144,13 @@ check_mutant() {
 # ---------------------------------------------------------------------------------------------
 
 # run_tests BUILD_DIR LOG SUITE TEST...: runs those tests of tests/SUITE.sh on the programs of
-# BUILD_DIR, output to LOG. Prints one line per test: "failed TEST", "skipped TEST" or "passed
-# TEST", and "missing TEST" for a test that did not run (the suite stopped or hung).
+# BUILD_DIR, output to LOG, from the repository (or from the copy $tests_root when set). Prints one
+# line per test: "failed TEST", "skipped TEST" or "passed TEST", and "missing TEST" for a test that
+# did not run (the suite stopped or hung).
 run_tests() {
     local dir=$1 log=$2 suite=$3
     shift 3
-    (cd "$ROOT" && BUILD_DIR=$dir SHUNIT_COLOR=none \
+    (cd "${tests_root:-$ROOT}" && BUILD_DIR=$dir SHUNIT_COLOR=none \
         timeout -k 10 "${MUTANT_TIMEOUT:-300}" bash "tests/$suite.sh" -- "$@") </dev/null >"$log" 2>&1 || true
     sed 's/\x1b\[[0-9;]*m//g' "$log" | awk -v wanted="$*" '
         BEGIN { n = split(wanted, tests, " ") }
@@ -176,6 +179,7 @@ build_into() {
 run_mutant() {
     local i=$1 name=${NAMES[$1]} file=${FILES[$1]} dir=$work/${NAMES[$1]} program suite tests
     local results outcome test killers=() ran=() skipped=() missing=() why other
+    local tests_root="" programs_dir=$dir   # run_tests reads tests_root
     program=${file%.c}
     rm -rf "$dir"
     mkdir -p "$dir"
@@ -183,19 +187,29 @@ run_mutant() {
         result_line ERROR "$name" "$why"
         return
     fi
-    if ! build_into "$dir" "$program" "$dir/$file"; then
+    if [[ $file != *.c ]]; then
+        # A script: the tests run from a copy of the repository holding it, on the unchanged programs.
+        tests_root=$dir/tree programs_dir=$work/original
+        mkdir -p "$tests_root"
+        if ! (tar -C "$ROOT" --exclude=./build --exclude=./.git -cf - . | tar -C "$tests_root" -xf -) ||
+           ! cp "$dir/$file" "$tests_root/$file"; then
+            result_line ERROR "$name" "could not copy the repository into ${tests_root#"$ROOT"/}"
+            return
+        fi
+    elif ! build_into "$dir" "$program" "$dir/$file"; then
         result_line ERROR "$name" "does not compile (${dir#"$ROOT"/}/build.log): $(grep -m 1 'error' "$dir/build.log")"
         return
+    else
+        for other in "${PROGRAMS[@]}"; do
+            [[ $other == "$program" ]] && continue
+            mkdir -p "$dir/$(dirname "$other")"
+            ln -s "$work/original/$other" "$dir/$other"
+        done
     fi
-    for other in "${PROGRAMS[@]}"; do
-        [[ $other == "$program" ]] && continue
-        mkdir -p "$dir/$(dirname "$other")"
-        ln -s "$work/original/$other" "$dir/$other"
-    done
     while read -r suite tests; do
         [[ -n $suite ]] || continue
         # shellcheck disable=SC2086  # word splitting of the test names is intended
-        results=$(run_tests "$dir" "$dir/$suite.log" "$suite" $tests)
+        results=$(run_tests "$programs_dir" "$dir/$suite.log" "$suite" $tests)
         ran+=("$suite:${tests// /,}")
         # One SUITE:TEST,TEST... entry per suite.
         for outcome in failed skipped missing; do

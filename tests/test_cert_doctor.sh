@@ -177,6 +177,176 @@ test_p12_files_are_opened_with_their_password() {
     assert_run 2 "cannot open the PKCS#12 file '.*client\.p12' with that password"
 }
 
+# --- Certificates made by the tests below, signed by a copy of our CA --------------------------------
+
+CLIENT_EXT='basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth'
+
+# copy_of_our_ca DIR: DIR gets a copy of our CA (ca.crt, ca.key) and what `openssl ca` needs to sign with it
+# at chosen dates, or publish a CRL with chosen dates: ca.cnf and db/ (paths relative to DIR, whose
+# own name may hold anything).
+copy_of_our_ca() {
+    local dir=$1
+    mkdir -p "$dir/db" && cp "$CERTS/ca.crt" "$CERTS/ca.key" "$dir"/ && : >"$dir/db/index" &&
+        echo 01 >"$dir/db/crlnumber" &&
+        printf '%s\n' '[ ca ]' 'default_ca = this_ca' '[ this_ca ]' 'certificate = ca.crt' \
+            'private_key = ca.key' 'database = db/index' 'crlnumber = db/crlnumber' 'new_certs_dir = db' \
+            'rand_serial = yes' 'unique_subject = no' 'default_md = sha256' 'default_crl_days = 30' \
+            'policy = any' 'copy_extensions = none' '[ any ]' 'commonName = supplied' >"$dir/ca.cnf"
+}
+
+# sign DIR NAME SUBJECT EXTENSIONS [OPENSSL CA OPTIONS...]: DIR/NAME.key (RSA, KEY_BITS bits,
+# default 2048) and DIR/NAME.crt, with SUBJECT (-subj form) and the extension lines EXTENSIONS,
+# signed by copy_of_our_ca's copy of our CA in DIR; valid 30 days unless the options say otherwise
+# (-startdate, -enddate; -md sha1...).
+sign() {
+    local dir=$1 name=$2 subject=$3 extensions=$4 log
+    shift 4
+    _lib_scratch sign.log; log=$LIB_SCRATCH
+    if ! (cd "$dir" && printf '%s\n' "$extensions" >"$name.ext" &&
+          openssl genrsa -out "$name.key" "${KEY_BITS:-2048}" &&
+          openssl req -new -key "$name.key" -subj "$subject" -out "$name.csr" &&
+          openssl ca -config ca.cnf -batch -notext -days 30 -in "$name.csr" -extfile "$name.ext" \
+              -subj "$subject" "$@" -out "$name.crt") >"$log" 2>&1; then
+        fail "could not make $name: $(cat "$log")"
+        return 1
+    fi
+}
+
+# Every fix line is a command a learner pastes into bash. A subject and a folder name with quotes,
+# $(...) and backquotes must stay text: pasted, each line runs with nothing of theirs executed, and
+# the re-issued certificate keeps the subject exactly.
+test_pasted_fix_lines_run_nothing_from_the_certificate_or_its_folder() {
+    local dir=$LIB_TMP/"certs'\$(touch PWNED)'\`touch PWNED\`" paste=$LIB_TMP/paste
+    local name="client'\$(touch PWNED)'" cn="a'\$(touch PWNED)'b \"\$(touch PWNED)\" \`touch PWNED\`"
+    local line pasted=0 subject
+    mkdir -p "$paste"
+    copy_of_our_ca "$dir" && cp "$CERTS/server.key" "$dir/other.key" &&
+        sign "$dir" "$name" "/CN=$cn" "$CLIENT_EXT" -startdate 20200101000000Z -enddate 20210101000000Z || return
+    subject=$(openssl x509 -in "$dir/$name.crt" -noout -subject -nameopt RFC2253)
+    # Expired (a re-issue: key, CSR with the subject, signature) and with a key of another
+    # certificate (a comparison of public keys naming the file).
+    doctor "$dir/$name.crt" --ca "$dir/ca.crt" --key "$dir/other.key"
+    assert_output_has "$RUN_STDOUT" '^✗ .*has expired' 'the doctor on the expired certificate' || return
+    while IFS= read -r line; do
+        [[ $line == '  fix: '* || $line == '       '* ]] || continue
+        line=${line#'  fix: '} line=${line#'       '}
+        pasted=$((pasted + 1))
+        (cd "$paste" && timeout 30 bash -c "$line") </dev/null >/dev/null 2>&1 || true
+    done <<<"$RUN_STDOUT"
+    assertTrue "fix lines to paste (got $pasted) in: $RUN_STDOUT" "[[ $pasted -ge 6 ]]" || return
+    assertEquals "files made by what the certificate or its folder name holds; the fix lines: $RUN_STDOUT" \
+        '' "$(find "$LIB_TMP" -name PWNED)" || return
+    assertEquals 'the re-issued certificate has the same subject' "$subject" \
+        "$(openssl x509 -in "$dir/$name.crt" -noout -subject -nameopt RFC2253 2>&1)" || return
+    openssl x509 -in "$dir/$name.crt" -noout -checkend 0 >/dev/null
+    assertEquals 'the re-issued certificate is valid now (openssl x509 -checkend 0)' 0 $?
+}
+
+# A file name with '=' is a file: awk would take the operand a=b.crt for a variable assignment.
+test_file_name_with_an_equals_sign_is_read_as_a_file() {
+    cp "$CERTS/client.crt" "$LIB_TMP/a=b.crt"
+    run_program --in "$LIB_TMP" "$DOCTOR" --ca "$CERTS/ca.crt" a=b.crt
+    assertEquals "exit status (stdout: $RUN_STDOUT stderr: $RUN_STDERR)" 0 "$RUN_STATUS" || return
+    assert_output_has "$RUN_STDOUT" '^verdict: accepted$'
+}
+
+# argv_recorder DIR: DIR/openssl, which writes each of its arguments on a line of $ARGV_LOG, then
+# runs the real openssl. With DIR first on PATH it shows what `ps` would show of every openssl run.
+argv_recorder() {
+    local real
+    real=$(command -v openssl) || return 1
+    mkdir -p "$1" &&
+        printf '%s\n' '#!/bin/sh' 'printf "%s\n" "$@" >>"$ARGV_LOG"' "exec '$real' \"\$@\"" >"$1/openssl" &&
+        chmod +x "$1/openssl"
+}
+
+# The .p12 password never is an argument of openssl (any user sees those with ps): env: or fd:.
+# Given in CERT_DOCTOR_PASSWORD instead of --password, it is on no command line at all.
+test_p12_password_is_on_no_openssl_command_line() {
+    local bin=$LIB_TMP/argv-bin log=$LIB_TMP/doctor-argv.log password="doctor-secret-$RANDOM$RANDOM"
+    argv_recorder "$bin" || { fail 'no openssl to wrap'; return; }
+    TEST_P12_PASSWORD=$password openssl pkcs12 -export -inkey "$CERTS/client.key" -in "$CERTS/client.crt" \
+        -certfile "$CERTS/ca.crt" -passout env:TEST_P12_PASSWORD -out "$LIB_TMP/secret.p12" || { fail 'no .p12'; return; }
+    : >"$log"
+    PATH=$bin:$PATH ARGV_LOG=$log doctor "$LIB_TMP/secret.p12" --password "$password"
+    assertEquals "exit status (stdout: $RUN_STDOUT stderr: $RUN_STDERR)" 0 "$RUN_STATUS" || return
+    assert_output_has "$(cat "$log")" '^pkcs12$' 'openssl pkcs12 ran through the recorder' || return
+    assertEquals 'openssl arguments holding the password' '' "$(grep -F -e "$password" -e 'pass:' "$log")" || return
+    CERT_DOCTOR_PASSWORD=$password doctor "$LIB_TMP/secret.p12"
+    assertEquals "with CERT_DOCTOR_PASSWORD: exit status (stdout: $RUN_STDOUT stderr: $RUN_STDERR)" 0 "$RUN_STATUS" || return
+    assert_output_has "$RUN_STDOUT" '^✓ the key in .*secret\.p12 is its private key'
+}
+
+# Chapter 03 keeps libssl's security level 2: an RSA-1024 key, or a SHA-1 signature by our own CA,
+# gets 403 ("EE certificate key too weak", "CA signature digest algorithm too weak"). The doctor
+# says so, and the fix makes a 2048-bit key or signs with SHA-256.
+test_weak_key_or_sha1_signature_is_refused_as_chapter_03_refuses_it() {
+    local dir=$LIB_TMP/weak fixture
+    copy_of_our_ca "$dir" && KEY_BITS=1024 sign "$dir" rsa1024-client /CN=rsa1024-client "$CLIENT_EXT" &&
+        sign "$dir" sha1-client /CN=sha1-client "$CLIENT_EXT" -md sha1 || return
+    doctor "$dir/rsa1024-client.crt" --ca "$dir/ca.crt"
+    assertEquals "exit status (stdout: $RUN_STDOUT)" 1 "$RUN_STATUS" || return
+    assertEquals 'the report' '' "$(check_report rsa1024-client 1)" || return
+    assert_output_has "$RUN_STDOUT" '^✗ its key is too weak \(RSA 1024 bits.*security level 2.*\(OpenSSL: EE certificate key too weak\)' || return
+    assert_output_has "$RUN_STDOUT" '^  fix: openssl genrsa -out .*rsa1024-client\.key 2048$' || return
+    doctor "$dir/sha1-client.crt" --ca "$dir/ca.crt"
+    assertEquals "exit status (stdout: $RUN_STDOUT)" 1 "$RUN_STATUS" || return
+    assertEquals 'the report' '' "$(check_report sha1-client 1)" || return
+    assert_output_has "$RUN_STDOUT" '^✗ CN=sha1-client is signed with sha1WithRSAEncryption.*\(OpenSSL: CA signature digest algorithm too weak\)' || return
+    assert_output_has "$RUN_STDOUT" '^       openssl x509 -req .* -sha256 .*-out .*sha1-client\.crt$' || return
+    doctor @client.crt
+    assert_output_has "$RUN_STDOUT" '^✓ its key and signature are strong enough for OpenSSL.s security level 2.*RSA 2048 bits' || return
+    require_program "$SERVER" 2>/dev/null || { skip_test "$SERVER is not built; run 'make'"; return; }
+    shared_server plain "$SERVER" || return
+    for fixture in rsa1024-client sha1-client; do
+        # Level 0 on our side, or OpenSSL would not even send such a certificate.
+        CERTS=$dir TLS_CLIENT=$fixture s_client_request 'GET / HTTP/1.0\r\n\r\n' -cipher 'DEFAULT@SECLEVEL=0'
+        assertEquals "chapter 03's answer to $fixture (s_client: $SCLIENT_OUTPUT)" 403 "$SCLIENT_STATUS" || return
+    done
+}
+
+# The 04 client takes a wildcard only as the whole leftmost label (X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+# openssl x509 -checkhost and openssl verify take w*.example.com for www.example.com.
+test_partial_wildcard_is_refused_as_the_04_client_refuses_it() {
+    local dir=$LIB_TMP/wildcards host status pattern
+    copy_of_our_ca "$dir" && sign "$dir" wildcard-server /CN=wildcard-server "basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:w*.example.com, DNS:*.example.org" || return
+    while IFS='|' read -r host status pattern; do
+        host=${host// /} status=${status// /} pattern=${pattern# }
+        [[ -n $host ]] || continue
+        doctor "$dir/wildcard-server.crt" --ca "$dir/ca.crt" --for server --host "$host"
+        assertEquals "exit status for $host (stdout: $RUN_STDOUT)" "$status" "$RUN_STATUS" || return
+        assertEquals 'the report' '' "$(check_report "wildcard-server for $host" "$status")" || return
+        assert_output_has "$RUN_STDOUT" "$pattern" "for $host" || return
+    done <<'EOF'
+www.example.com      | 1 | ^✗ it covers www\.example\.com only through DNS:w\*\.example\.com, a wildcard that is not the whole leftmost label
+wexample.example.com | 1 | ^✗ .*only through DNS:w\*\.example\.com
+www.example.org      | 0 | ^✓ its subjectAltName covers www\.example\.org
+a.b.example.org      | 1 | ^✗ it is not for a\.b\.example\.org
+example.org          | 1 | ^✗ it is not for example\.org
+EOF
+}
+
+# A CRL past its next update: chapter 03 answers 403 ("CRL has expired") to every client of that
+# CA, so the doctor says that, once, and does not also say the CRL lets the certificate in.
+test_stale_crl_gets_one_verdict() {
+    local dir=$LIB_TMP/stale log
+    _lib_scratch stale-crl.log; log=$LIB_SCRATCH
+    copy_of_our_ca "$dir" || return
+    (cd "$dir" && openssl ca -config ca.cnf -batch -gencrl -crl_lastupdate 20240101000000Z \
+        -crl_nextupdate 20240201000000Z -out stale.crl) >"$log" 2>&1 || { fail "no CRL: $(cat "$log")"; return; }
+    doctor @client.crt --crl "$dir/stale.crl"
+    assertEquals "exit status (stdout: $RUN_STDOUT)" 1 "$RUN_STATUS" || return
+    assertEquals 'the report' '' "$(check_report client-with-stale-crl 1)" || return
+    assert_output_has "$RUN_STDOUT" '^✗ the CRL from CN=mtls-by-example CA in .*stale\.crl was due for its next update on 2024-02-01 .*\(OpenSSL: CRL has expired\)' || return
+    assertEquals "✗ lines (one verdict on the CRL) in: $RUN_STDOUT" 1 "$(grep -c '^✗ ' <<<"$RUN_STDOUT")" || return
+    if grep -q 'none lists it' <<<"$RUN_STDOUT"; then fail "says the CRL lets it in: $RUN_STDOUT"; fi
+}
+
 # The doctor's verdict on each client certificate is chapter 03's: accepted = 200, refused = 403.
 test_doctor_agrees_with_chapter_03() {
     require_program "$SERVER" 2>/dev/null || { skip_test "$SERVER is not built; run 'make'"; return; }

@@ -116,6 +116,63 @@ test_exercise_4_check_fails_on_a_world_readable_new_file() {
     assert_check_fails_on_start 4 "$LIB_TMP/world-readable.c" 'FILE is readable by its owner only'
 }
 
+# wrong_rotation NAME SED_SCRIPT: $LIB_TMP/NAME.sh, the reference rotate.sh changed by SED_SCRIPT
+# into a plausible wrong answer (fails the test if the change no longer applies).
+wrong_rotation() {
+    local solution=$ROOT/exercises/03-rotate-ca/solution/rotate.sh
+    WRONG=$LIB_TMP/$1.sh
+    sed "$2" "$solution" >"$WRONG"
+    if cmp -s "$WRONG" "$solution"; then
+        fail "could not make the wrong answer $1 (the reference solution changed?)"
+        return 1
+    fi
+}
+
+# curl alone passes a re-issued server certificate with no extensions at all: it reads localhost
+# from the CN and takes any purpose. The check must not.
+test_exercise_3_check_refuses_a_server_certificate_without_extensions() {
+    wrong_rotation no-extensions 's/-extfile new-server\.ext //' || return
+    assert_check_fails_on_start 3 "$WRONG" 'new-server\.crt is issued by new-ca for a TLS server' || return
+    assert_output_has "$CHECK_OUTPUT" '^ *FAIL +its subjectAltName names localhost, 127\.0\.0\.1 and ::1' 'the SAN'
+}
+
+# A subjectAltName for the name alone: curl on localhost passes it, the 04 client on 127.0.0.1 not.
+test_exercise_3_check_refuses_a_server_certificate_without_its_ip_addresses() {
+    wrong_rotation dns-only 's/subjectAltName = DNS:localhost, IP:127\.0\.0\.1, IP:::1/subjectAltName = DNS:localhost/' || return
+    assert_check_fails_on_start 3 "$WRONG" 'its subjectAltName names localhost, 127\.0\.0\.1 and ::1' || return
+    assert_output_has "$CHECK_OUTPUT" 'missing: IP:127\.0\.0\.1 IP:::1' 'what is missing'
+}
+
+# certs/ may hold folders (chapter 03's README has scripts/article-certs.sh write certs/article/):
+# the check copies the files only, and says nothing about the folders.
+test_check_copies_only_the_files_of_the_certificate_folder() {
+    local certs=$LIB_TMP/certs-with-a-folder
+    mkdir -p "$certs/article" && cp -p "$CERTS"/*.* "$certs"/ && touch "$certs/article/ca.crt" &&
+        printf '%s\n' 'exit 3' >"$LIB_TMP/stops-at-once.sh"
+    CHECK_STATUS=0
+    CHECK_OUTPUT=$(cd "$ROOT" && EXERCISE_CERTS=$certs timeout -k 5 120 "$CHECK" 3 "$LIB_TMP/stops-at-once.sh" 2>&1) ||
+        CHECK_STATUS=$?
+    assertEquals "exit status; output: $CHECK_OUTPUT" 1 "$CHECK_STATUS" || return
+    assert_output_has "$CHECK_OUTPUT" 'The script failed' 'it ran the script' || return
+    if grep -q 'cp:' <<<"$CHECK_OUTPUT"; then fail "cp complained: $CHECK_OUTPUT"; fi
+}
+
+# The starting point's new CA follows certs/README.md: RSA-3072 for a CA that signs for ten years,
+# and it outlives the client certificate it signs.
+test_exercise_3_start_makes_a_3072_bit_ca_that_outlives_what_it_signs() {
+    local dir=$LIB_TMP/start out status=0
+    mkdir -p "$dir" && cp -p "$CERTS"/ca.* "$dir"/
+    out=$(cd "$ROOT" && timeout 120 bash exercises/03-rotate-ca/start.sh "$dir" 2>&1) || status=$?
+    assertEquals "exit status; output: $out" 0 "$status" || return
+    assert_output_has "$(openssl x509 -in "$dir/new-ca.crt" -noout -text)" 'Public-Key: \(3072 bit\)' 'the new CA key' || return
+    # Valid for nine years or more from now, and longer than new-client.crt.
+    openssl x509 -in "$dir/new-ca.crt" -noout -checkend $((9 * 365 * 86400)) >/dev/null
+    assertEquals 'new-ca.crt valid nine years from now' 0 $? || return
+    [[ $(date -d "$(openssl x509 -in "$dir/new-ca.crt" -noout -enddate | cut -d= -f2)" +%s) -gt \
+       $(date -d "$(openssl x509 -in "$dir/new-client.crt" -noout -enddate | cut -d= -f2)" +%s) ]]
+    assertEquals 'new-ca.crt ends after new-client.crt' 0 $?
+}
+
 test_exercise_4_check_fails_on_the_unmodified_04_client() {
     assert_check_fails_on_start 4 04-client/client.c 'first run with --session FILE'
 }

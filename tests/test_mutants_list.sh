@@ -81,8 +81,10 @@ subts: s/return preverify_ok;/return 1;/' --check
 
 test_a_mutant_that_does_not_compile_is_an_error_and_a_survivor_fails_the_run() {
     # The whole run, on two mutants of the client and one quick test: the unchanged programs are
-    # built, the test passes on them, then each mutant is built and the test runs on it.
-    RUN_TIMEOUT=240 mutants_with '
+    # built, the test passes on them, then each mutant is built and the test runs on it. A third
+    # mutant breaks a script: its test runs from a copy of the repository, and the script in the
+    # repository stays as it is.
+    RUN_TIMEOUT=300 mutants_with '
 name:  does-not-compile
 file:  04-client/client.c
 subst: s/return preverify_ok;/return preverify_ok/
@@ -93,11 +95,20 @@ name:  comment-only
 file:  04-client/client.c
 subst: s/we return it unchanged/we return it as it is/
 tests: test_04_client test_help_prints_usage_on_stdout_and_exits_0
-why:   nothing a test can see'
+why:   nothing a test can see
+
+name:  script-message
+file:  scripts/cert-doctor.sh
+subst: s/die_usage "unknown option \x27\$1\x27"/die_usage "unknown flag \x27\$1\x27"/
+tests: test_cert_doctor test_usage_errors_exit_2_naming_the_problem
+why:   a usage error that no longer names what is wrong'
     assertEquals "exit status (stdout: $RUN_STDOUT; stderr: $RUN_STDERR)" 1 "$RUN_STATUS" || return
     assert_output_has "$RUN_STDOUT" '^ERROR +does-not-compile +does not compile .*build\.log\): .*error' || return
     assert_output_has "$RUN_STDOUT" '^SURVIVED comment-only +\(ran test_04_client:test_help_prints_usage_on_stdout_and_exits_0\)$' || return
-    assert_output_has "$RUN_STDOUT" '^mutants: 0 killed, 1 survived, 1 in error \([0-9]+ s\)$'
+    assert_output_has "$RUN_STDOUT" '^killed +script-message +by test_cert_doctor:test_usage_errors_exit_2_naming_the_problem$' || return
+    assert_output_has "$(cat "$SHUNIT_TMPDIR/build/script-message/tree/scripts/cert-doctor.sh")" 'unknown flag' 'the copy' || return
+    assert_output_has "$(cat "$ROOT/scripts/cert-doctor.sh")" "die_usage \"unknown option '\\\$1'\"" 'the repository' || return
+    assert_output_has "$RUN_STDOUT" '^mutants: 1 killed, 1 survived, 1 in error \([0-9]+ s\)$'
 }
 
 # shellcheck source=/dev/null
