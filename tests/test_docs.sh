@@ -453,15 +453,17 @@ oneTimeSetUp() {
 }
 
 # scratch_build NAME: builds (once per run) a chapter with one OpenSSL call switched off and prints
-# the program's path. Two ways, as the README words it:
+# the program's path, compiled with the Makefile's warnings, -Werror included. As the README words it:
 # - "delete this call (or line)": the statements named in `delete` (one per line: the text that
-#   starts each) are deleted from a copy of the source, exactly as a reader would delete them (see
-#   delete_statements), and the copy is compiled with the Makefile's warnings, -Werror included;
-# - "switch this flag off": the source is compiled unchanged, included after a few lines that turn
-#   the flag into a no-op. <openssl/ssl.h> comes first, so the chapter's own #include of it adds
-#   nothing and the macros stay.
+#   starts each) are deleted from a copy of the source, as a reader would delete them (see
+#   delete_statements);
+# - "replace this line by that one": `replace` holds the line as it is, then the line it becomes;
+#   the first must be a line of the source (trimmed), exactly once;
+# - "switch this flag off": a few lines in `prelude`, before the source is included, turn the flag
+#   into a no-op. <openssl/ssl.h> comes first, so the chapter's own #include of it adds nothing and
+#   the macros stay.
 scratch_build() {
-    local name=$1 chapter prelude='' delete='' program
+    local name=$1 chapter prelude='' delete='' replace='' program source
     case $name in
     02-without-session-id-context)
         # Chapter 02 without SSL_CTX_set_session_id_context(): the README shows what happens.
@@ -481,6 +483,13 @@ SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);' ;;
         chapter=03-custom-ca-validation
         prelude='#undef SSL_VERIFY_FAIL_IF_NO_PEER_CERT
 #define SSL_VERIFY_FAIL_IF_NO_PEER_CERT 0' ;;
+    03-certificate-optional-verdict-only)
+        # The same, and client_is_trusted() trusting the verdict alone: the no-certificate bug.
+        chapter=03-custom-ca-validation
+        prelude='#undef SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+#define SSL_VERIFY_FAIL_IF_NO_PEER_CERT 0'
+        replace='return SSL_get0_peer_certificate(ssl) != NULL && SSL_get_verify_result(ssl) == X509_V_OK;
+return SSL_get_verify_result(ssl) == X509_V_OK;' ;;
     01-without-no-renegotiation)
         # Chapter 01 without SSL_OP_NO_RENEGOTIATION: OpenSSL 3's own default for renegotiation.
         chapter=01-tls-server
@@ -492,11 +501,13 @@ SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);' ;;
     program=$LIB_TMP/scratch/$name
     if [[ ! -x $program ]]; then
         mkdir -p "$LIB_TMP/scratch" || return 1
-        if [[ -n $delete ]]; then
-            delete_statements "$ROOT/$chapter/server.c" "$delete" >"$program.c" || return 1
-        else
-            printf '#include <openssl/ssl.h>\n%s\n#include "server.c"\n' "$prelude" >"$program.c" || return 1
+        source=$ROOT/$chapter/server.c
+        if [[ -n $delete || -n $replace ]]; then
+            source=$program.source.c
+            { if [[ -n $delete ]]; then delete_statements "$ROOT/$chapter/server.c" "$delete"
+              else cat "$ROOT/$chapter/server.c"; fi; } | replace_line "$replace" >"$source" || return 1
         fi
+        printf '#include <openssl/ssl.h>\n%s\n#include "%s"\n' "$prelude" "$source" >"$program.c" || return 1
         # shellcheck disable=SC2046  # pkg-config prints flags to split
         timeout 120 "${CC:-cc}" -O2 -Wall -Wextra -Werror -I"$ROOT/$chapter" $(pkg-config --cflags openssl 2>/dev/null) \
             -o "$program" "$program.c" $(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto) \
@@ -522,6 +533,22 @@ delete_statements() {
         mode == "head" { mode = $0 ~ /;[ \t]*$/ ? "" : $0 ~ /\{[ \t]*$/ ? "brace" : "head"; next }
         mode == "brace" { if (match($0, /[^ ]/) == indent && $0 ~ /^ *}/) mode = ""; next }
         { print }' "$source"
+}
+
+# replace_line 'OLD<newline>NEW': copies stdin to stdout with the line that is OLD (trimmed) replaced
+# by NEW, at OLD's indentation; fails unless OLD is there exactly once. Without OLD, a plain copy.
+replace_line() {
+    python3 -c 'import sys
+if not sys.argv[1]:
+    sys.stdout.write(sys.stdin.read()); sys.exit(0)
+old, new = sys.argv[1].split("\n")
+lines = sys.stdin.read().split("\n")
+hits = [i for i, l in enumerate(lines) if l.strip() == old]
+if len(hits) != 1:
+    sys.exit("replace_line: %r is on %d lines, not 1" % (old, len(hits)))
+line = lines[hits[0]]
+lines[hits[0]] = line[:len(line) - len(line.lstrip())] + new
+sys.stdout.write("\n".join(lines))' "$1"
 }
 
 # run_doc_block README INDEX SERVER [ARGS...]: the test behind one marked block.
