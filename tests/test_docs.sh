@@ -24,7 +24,8 @@
 # starts a scratch build instead: a chapter compiled with one call switched off, for the passages
 # that say "delete this call and see what happens" (the builds are listed in scratch_build below).
 # In the block, a line starting with `$ ` is a command (one line, exactly as typed from the
-# repository root); the lines after it, up to the next `$ `, are what it prints (stdout and stderr
+# repository root; `$SERVER_PID` is the server's process, as `$!` gives it to a reader who started
+# the server with `&`); the lines after it, up to the next `$ `, are what it prints (stdout and stderr
 # together, as a terminal shows them).
 #
 # `<!-- doctest-log -->` above a ```console block checks the *server's* output instead: its first
@@ -567,8 +568,9 @@ run_doc_block() {
     elif [[ $server != none ]]; then
         start_server "$(program_path "$server")" "${args[@]}" || return
     fi
-    result=$(_docs_py run "$ROOT" "$readme" "$index" "$SERVER_PORT" "$CERTS" "$SERVER_LOG" \
-             "$DOCS_CURL_HOME" 2>&1)
+    # SERVER_PID: the server's process, for a README that sends it a signal (`kill -HUP $SERVER_PID`).
+    result=$(SERVER_PID=$SERVER_PID _docs_py run "$ROOT" "$readme" "$index" "$SERVER_PORT" "$CERTS" \
+             "$SERVER_LOG" "$DOCS_CURL_HOME" 2>&1)
     status=$?
     [[ $status == 0 ]] || fail "$result"
 }
