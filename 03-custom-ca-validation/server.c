@@ -30,19 +30,23 @@
  *    9. SSL_CTX_check_private_key()                 load_server_identity()
  *   10. SSL_CTX_set_verify(), SSL_CTX_set_session_id_context()   require_client_certificate()
  *   11. SSL_CTX_get_cert_store(), SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list(),
- *       SSL_CTX_load_verify_file(), SSL_CTX_set_purpose()          trust_only_our_ca()
+ *       SSL_CTX_get_client_CA_list(), SSL_CTX_load_verify_file(), SSL_CTX_set_purpose()
+ *                                                   trust_only_our_ca()
  *   12. X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   the same, --crl
  *   For each connection:
  *    1. SSL_new(), SSL_set_fd(), SSL_set_app_data() serve_connection()
  *    2. SSL_accept(): the handshake                 tls_handshake()
- *   2a. SSL_get_verify_result(): trusted, or 403    decide_on_the_client(); on resumption,
- *       X509_verify_cert() first, in verify_resumed_client_again()
+ *       (for each certificate of the client's chain, keep_first_problem_and_finish_handshake():
+ *       X509_STORE_CTX_get_error() and friends, SSL_set_verify_result())
+ *   2a. SSL_get_verify_result(): trusted, or 403    decide_on_the_client(); first, if
+ *       SSL_session_reused(), X509_STORE_CTX_init(), X509_VERIFY_PARAM_set1(), X509_verify_cert()
+ *       and SSL_set_verify_result() in verify_resumed_client_again()
  *    3. SSL_read_ex(): the request                  read_request_head()
  *    4. SSL_write_ex(): the answer                  tls_write_all()
  *       (after any of 2-4 that could not finish: SSL_get_error(), in wait_for_network())
  *    5. SSL_shutdown(): close_notify                close_tls()
  *    6. SSL_free()                                  serve_connection()
- *       (after a 403, SSL_CTX_remove_session(): such a session is never resumed)
+ *       (after a 403, SSL_CTX_remove_session(SSL_get0_session()): never resumed)
  *   For GET /whoami, between 3 and 4: SSL_get0_peer_certificate(), the certificate the client
  *   sent, and X509_digest(), its fingerprint, in answer_whoami().
  *   When the server stops: SSL_CTX_free(), in main().
