@@ -30,8 +30,8 @@
  *    9. SSL_CTX_check_private_key()                 load_server_identity()
  *   10. SSL_CTX_set_verify(), SSL_CTX_set_session_id_context()   require_client_certificate()
  *   11. SSL_CTX_get_cert_store(), SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list(),
- *       SSL_CTX_get_client_CA_list(), SSL_CTX_load_verify_file(), SSL_CTX_set_purpose()
- *                                                   trust_only_our_ca()
+ *       SSL_CTX_get_client_CA_list(), SSL_CTX_load_verify_file(), SSL_CTX_set_purpose(),
+ *       SSL_CTX_set_mode(no auto chain)              trust_only_our_ca()
  *   12. X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   the same, --crl
  *   For each connection:
  *    1. SSL_new(), SSL_set_fd(), SSL_set_app_data() serve_connection()
@@ -391,6 +391,9 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
     /* For TLS clients (an extendedKeyUsage must list clientAuth): the default, made explicit. */
     if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
         return 0;
+    /* Our CA now sits in the trust store, and OpenSSL would complete our own chain from it and send
+     * the root to every client. We send exactly the chain in our certificate file instead. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (crl_file == NULL)
         return 1;
     /* CRL_CHECK_ALL checks every level of the chain, not only the client's certificate (CRL_CHECK):

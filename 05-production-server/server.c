@@ -26,15 +26,15 @@
  *    5. SSL_CTX_set_options(no tickets), SSL_CTX_set_num_tickets(),
  *       SSL_CTX_sess_set_cache_size(), SSL_CTX_set_timeout()   remember_sessions()
  *    6. SSL_CTX_set_keylog_callback()               log_secrets_if_asked(), for Wireshark
- *    6a. SSL_CTX_set_read_ahead(), SSL_CTX_set_mode(), SSL_CTX_set_client_hello_cb()
+ *    6a. SSL_CTX_set_read_ahead(), SSL_CTX_set_client_hello_cb()
  *                                                   tune_for_speed(), limit_slow_clients()
  *    7. SSL_CTX_use_certificate_chain_file()        load_server_identity()
  *    8. SSL_CTX_use_PrivateKey_file()               load_server_identity()
  *    9. SSL_CTX_check_private_key()                 load_server_identity()
  *   10. SSL_CTX_set_verify(), SSL_CTX_set_session_id_context()   require_client_certificate()
  *   11. SSL_CTX_get_cert_store(), SSL_load_client_CA_file(), SSL_CTX_set_client_CA_list(),
- *       SSL_CTX_get_client_CA_list(), SSL_CTX_load_verify_file(), SSL_CTX_set_purpose()
- *                                                   trust_only_our_ca()
+ *       SSL_CTX_get_client_CA_list(), SSL_CTX_load_verify_file(), SSL_CTX_set_purpose(),
+ *       SSL_CTX_set_mode(no auto chain)              trust_only_our_ca()
  *   12. X509_STORE_add_lookup(), X509_load_crl_file(), X509_STORE_set_flags()   the same, --crl
  *   For each connection:
  *    0. SSL_CTX_up_ref(): the context of the moment   current_tls_context()
@@ -419,6 +419,9 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
     /* For TLS clients (an extendedKeyUsage must list clientAuth): the default, made explicit. */
     if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
         return 0;
+    /* Our CA now sits in the trust store, and OpenSSL would complete our own chain from it and send
+     * the root to every client. We send exactly the chain in our certificate file instead. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (crl_file == NULL)
         return 1;
     /* CRL_CHECK_ALL checks every level of the chain, not only the client's certificate (CRL_CHECK):
@@ -974,9 +977,6 @@ static void tune_for_speed(SSL_CTX *ctx)
     /* Read whatever the client has sent in one read(), not a record header first and then its
      * body: one system call per TLS record instead of two. */
     SSL_CTX_set_read_ahead(ctx, 1);
-    /* Send exactly the chain in our certificate file. Otherwise OpenSSL would try to complete the
-     * chain from its trust store on every handshake, which costs time and can send the root. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
 }
 
 /* ---------------------------------------------------------------------------------------------
