@@ -791,3 +791,84 @@ s_client_request() {
     SCLIENT_REUSED=no
     if grep -q '^Reused, ' "$out"; then SCLIENT_REUSED=yes; fi
 }
+
+# How the server ends a connection after its answer, seen by a Python client (TLS_CLIENT's
+# certificate if set): it sends DATA (printf %b escapes expanded), reads until the end, and prints
+# the response then a last line: "end: close_notify" when the server said close_notify before
+# closing, "end: ragged (WHY)" when the TCP connection ended without it (a truncation attack looks
+# exactly like that), or "end: timeout" after SECONDS. Ragged EOFs are not suppressed, so that the
+# two are told apart.
+_LIB_CLOSE_PY='
+import socket, ssl, sys
+port, ca, limit = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+if len(sys.argv) > 5:
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+raw = socket.create_connection(("127.0.0.1", port), timeout=limit)
+tls = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+tls.sendall(sys.stdin.buffer.read())
+received = b""
+end = "end: timeout"
+while True:
+    try:
+        chunk = tls.recv(65536)
+    except ssl.SSLZeroReturnError:
+        end = "end: close_notify"
+        break
+    except ssl.SSLEOFError as e:
+        end = "end: ragged (%s)" % e
+        break
+    except socket.timeout:
+        break
+    except (ssl.SSLError, OSError) as e:
+        end = "end: ragged (%s)" % e
+        break
+    if not chunk:
+        end = "end: close_notify"
+        break
+    received += chunk
+sys.stdout.write(received.decode("latin-1").replace("\r", "") + "\n" + end + "\n")
+'
+
+# assert_close_notify_after_the_answer: GET / (with TLS_CLIENT's certificate if set) gets
+# `Hello World!`, then the server's close_notify before the TCP connection ends.
+assert_close_notify_after_the_answer() {
+    local output cert_files=()
+    [[ -z ${TLS_CLIENT:-} ]] || cert_files=("$CERTS/$TLS_CLIENT.crt" "$CERTS/$TLS_CLIENT.key")
+    output=$(printf 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' |
+             timeout -k 2 20 python3 -c "$_LIB_CLOSE_PY" "$SERVER_PORT" "$CERTS/ca.crt" 15 \
+                 "${cert_files[@]}" 2>&1)
+    assert_output_has "$output" '^Hello World!$' 'the answer' || return 1
+    assert_output_has "$output" '^end: close_notify$' 'how the server ended the connection'
+}
+
+# tls12_cipher_handshake CIPHER: `openssl s_client -tls1_2 -cipher CIPHER` (TLS_CLIENT's
+# certificate if set) sends GET / to SERVER_PORT. Sets CIPHER_OUTPUT (what s_client printed),
+# CIPHER_EXIT, and CIPHER_CHOSEN (the cipher s_client reports, "(NONE)" when the handshake failed).
+tls12_cipher_handshake() {
+    local cert_args=()
+    [[ -z ${TLS_CLIENT:-} ]] || cert_args=(-cert "$CERTS/$TLS_CLIENT.crt" -key "$CERTS/$TLS_CLIENT.key")
+    CIPHER_EXIT=0
+    CIPHER_OUTPUT=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout -k 2 15 openssl s_client \
+        -connect "127.0.0.1:$SERVER_PORT" -servername localhost -CAfile "$CERTS/ca.crt" \
+        -verify_return_error -ign_eof -tls1_2 -cipher "$1" "${cert_args[@]}" 2>&1) || CIPHER_EXIT=$?
+    CIPHER_CHOSEN=$(sed -n 's/^ *Cipher *: *\([^ ]*\)$/\1/p; s/.*, Cipher is \([^ ]*\)$/\1/p' \
+        <<<"$CIPHER_OUTPUT" | head -n 1)
+}
+
+# assert_tls12_cipher_refused CIPHER: the server refuses a TLS 1.2 client that offers only CIPHER
+# (a handshake_failure alert: no cipher in common), and logs why.
+assert_tls12_cipher_refused() {
+    tls12_cipher_handshake "$1"
+    assertNotEquals "s_client -tls1_2 -cipher $1 must fail; it printed: $CIPHER_OUTPUT" 0 "$CIPHER_EXIT" ||
+        return 1
+    assert_output_has "$CIPHER_OUTPUT" 'alert handshake failure' "s_client -cipher $1" || return 1
+    assert_log 'handshake failed: the client offered no cipher suite this server accepts$' "$1"
+}
+
+# assert_tls12_cipher_accepted CIPHER: a TLS 1.2 client that offers only CIPHER gets it, and 200.
+assert_tls12_cipher_accepted() {
+    tls12_cipher_handshake "$1"
+    assertEquals "the cipher chosen (s_client: $CIPHER_OUTPUT)" "$1" "$CIPHER_CHOSEN" || return 1
+    assert_output_has "$CIPHER_OUTPUT" '^HTTP/1\.[01] 200 ' "s_client -cipher $1"
+}
