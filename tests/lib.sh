@@ -872,3 +872,47 @@ assert_tls12_cipher_accepted() {
     assertEquals "the cipher chosen (s_client: $CIPHER_OUTPUT)" "$1" "$CIPHER_CHOSEN" || return 1
     assert_output_has "$CIPHER_OUTPUT" '^HTTP/1\.[01] 200 ' "s_client -cipher $1"
 }
+
+# start_server_with_stdin_and_stderr_closed PROGRAM ARGS...: like start_server (--port 0, our
+# certificate and key, --ca for programs that take it), but started as `PROGRAM <&- 2>&-`, stdout
+# alone to SERVER_LOG. A server must not hand out descriptor 0 or 2 to a socket or a pipe then.
+start_server_with_stdin_and_stderr_closed() {
+    local program=$1 i args
+    shift
+    args=(--port 0 --cert "$CERTS/server.crt" --key "$CERTS/server.key" "$@")
+    ! _lib_supports_flag "$program" '--ca' || has_flag --ca "$@" || args+=(--ca "$CERTS/ca.crt")
+    _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH; : >"$SERVER_LOG"
+    SERVER_PORT='' LOG_MARK=0
+    (cd "$ROOT" && exec "$program" "${args[@]}") >"$SERVER_LOG" 2>&- <&- &
+    SERVER_PID=$!
+    LIB_SERVER_PIDS+=("$SERVER_PID")
+    for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
+        SERVER_PORT=$(sed -n 's/.*Listening on .*:\([0-9][0-9]*\).*/\1/p' "$SERVER_LOG" | head -n 1)
+        if [[ -n $SERVER_PORT ]]; then return 0; fi
+        process_running "$SERVER_PID" || break
+        sleep 0.1
+    done
+    _lib_fail "started with stdin and stderr closed, $program did not print 'Listening on'; its output:
+$(cat "$SERVER_LOG")"
+    return 1
+}
+
+# assert_standard_streams_are_not_sockets: the server's descriptors 0 and 2 are /dev/null (it
+# opened them in place of the closed ones), not its listening socket, a pipe, or a client's socket,
+# where a message meant for stderr would go to a client.
+assert_standard_streams_are_not_sockets() {
+    local fd target
+    for fd in 0 2; do
+        target=$(readlink "/proc/$SERVER_PID/fd/$fd" 2>&1)
+        assertEquals "the server's descriptor $fd (ls -l /proc/$SERVER_PID/fd: $(ls -l "/proc/$SERVER_PID/fd" 2>&1 | awk '{ print $9, $10, $11 }' | tr '\n' ' '))" \
+            /dev/null "$target" || return 1
+    done
+}
+
+# assert_log_is_only_request_lines: every line of SERVER_LOG is one the server means to write
+# (Listening, a connection's line, a reload's, Stopping): nothing else landed in it.
+assert_log_is_only_request_lines() {
+    local stray
+    stray=$(grep -Ev '^(Listening on |Reloaded|Stopping: |(127\.0\.0\.1|\[::1\]):[0-9]+ )' "$SERVER_LOG")
+    assertEquals "lines in the log that are not the server's (the log: $(cat "$SERVER_LOG"))" '' "$stray"
+}

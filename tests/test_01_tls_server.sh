@@ -442,6 +442,22 @@ test_tls12_with_ecdhe_and_gcm_is_accepted_ecdhe_rsa_aes128_gcm_sha256() {
     assert_tls12_cipher_accepted ECDHE-RSA-AES128-GCM-SHA256
 }
 
+# Started with stdin and stderr closed (a careless service manager, `server <&- 2>&-`), the
+# server takes /dev/null for them: otherwise its listening socket or a client's could land on
+# descriptor 0 or 2, and a message meant for stderr would go to a client.
+test_started_with_stdin_and_stderr_closed_it_serves_and_its_log_stays_clean() {
+    start_server_with_stdin_and_stderr_closed "$SERVER" || return
+    assert_standard_streams_are_not_sockets || return
+    curl_get /
+    assert_curl 200 'Hello World!' || return
+    curl_get "http://localhost:$SERVER_PORT/"
+    assert_curl 400 || return
+    curl_get /
+    assert_curl 200 'Hello World!' || return
+    assert_log '"GET / HTTP/1\.1" 200$' || return
+    assert_log_is_only_request_lines
+}
+
 # --- The demo's checks agree with the server --------------------------------------------------
 
 test_curl_checks_script_agrees_with_chapter_01() {
