@@ -916,3 +916,34 @@ assert_log_is_only_request_lines() {
     stray=$(grep -Ev '^(Listening on |Reloaded|Stopping: |(127\.0\.0\.1|\[::1\]):[0-9]+ )' "$SERVER_LOG")
     assertEquals "lines in the log that are not the server's (the log: $(cat "$SERVER_LOG"))" '' "$stray"
 }
+
+# assert_failed_accepts_logged_once_a_second: the server (SERVER_PID) runs out of descriptors:
+# its soft limit (only: raising a hard limit back needs CAP_SYS_RESOURCE) is lowered to its
+# lowest free descriptor, and one client connects (and sends a byte) and waits, so each accept()
+# fails with EMFILE. Over 3 s the log holds at least one `accept failed` line and at most 4 (a
+# line a second), not one per try. Then the limit is raised back, and that client's or the next
+# client's connection is taken again: GET / (with TLS_CLIENT's certificate if set) gets 200.
+assert_failed_accepts_logged_once_a_second() {
+    local soft lowest=0 held lines
+    soft=$(prlimit --pid "$SERVER_PID" --nofile --output=SOFT --noheadings) ||
+        { fail 'prlimit cannot read the descriptor limit'; return 1; }
+    while [[ -e /proc/$SERVER_PID/fd/$lowest ]] && ((lowest < 4096)); do lowest=$((lowest + 1)); done
+    prlimit --pid "$SERVER_PID" --nofile="$lowest:" ||
+        { fail 'prlimit could not lower the descriptor limit'; return 1; }
+    mark_log
+    exec {held}<>"/dev/tcp/127.0.0.1/$SERVER_PORT" && LIB_IDLE_FDS+=("$held") && printf '\x16' >&"$held" ||
+        { fail 'could not connect'; return 1; }
+    if ! wait_for_log 'accept failed: Too many open files'; then
+        prlimit --pid "$SERVER_PID" --nofile="$soft:"
+        fail "no 'accept failed' line with the limit at $lowest descriptors; the log: $(tail -n 5 "$SERVER_LOG")"
+        return 1
+    fi
+    sleep 3
+    lines=$(count_log 'accept failed')
+    prlimit --pid "$SERVER_PID" --nofile="$soft:" ||
+        { fail "prlimit could not raise the descriptor limit back to $soft"; return 1; }
+    assertTrue "'accept failed' lines in about 3 s: wanted 1 to 4 (a line a second), got $lines" \
+        "((lines >= 1 && lines <= 4))" || return 1
+    curl_get /
+    assert_curl 200 'Hello World!'
+}

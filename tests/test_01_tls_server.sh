@@ -458,6 +458,13 @@ test_started_with_stdin_and_stderr_closed_it_serves_and_its_log_stays_clean() {
     assert_log_is_only_request_lines
 }
 
+# Out of descriptors, accept() fails at once every time: the accept loop pauses a second after a
+# failure, so the log gets a line a second, not a flood, and serving resumes once there is room.
+test_out_of_descriptors_failed_accepts_are_logged_once_a_second() {
+    start_server "$SERVER" || return
+    assert_failed_accepts_logged_once_a_second
+}
+
 # --- The demo's checks agree with the server --------------------------------------------------
 
 test_curl_checks_script_agrees_with_chapter_01() {
