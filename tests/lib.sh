@@ -904,8 +904,8 @@ assert_standard_streams_are_not_sockets() {
     local fd target
     for fd in 0 2; do
         target=$(readlink "/proc/$SERVER_PID/fd/$fd" 2>&1)
-        assertEquals "the server's descriptor $fd (ls -l /proc/$SERVER_PID/fd: $(ls -l "/proc/$SERVER_PID/fd" 2>&1 | awk '{ print $9, $10, $11 }' | tr '\n' ' '))" \
-            /dev/null "$target" || return 1
+        assertEquals "the server's descriptor $fd (its descriptors: $(find "/proc/$SERVER_PID/fd" -mindepth 1 \
+                      -printf '%f -> %l, ' 2>&1))" /dev/null "$target" || return 1
     done
 }
 
