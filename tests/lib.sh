@@ -791,3 +791,159 @@ s_client_request() {
     SCLIENT_REUSED=no
     if grep -q '^Reused, ' "$out"; then SCLIENT_REUSED=yes; fi
 }
+
+# How the server ends a connection after its answer, seen by a Python client (TLS_CLIENT's
+# certificate if set): it sends DATA (printf %b escapes expanded), reads until the end, and prints
+# the response then a last line: "end: close_notify" when the server said close_notify before
+# closing, "end: ragged (WHY)" when the TCP connection ended without it (a truncation attack looks
+# exactly like that), or "end: timeout" after SECONDS. Ragged EOFs are not suppressed, so that the
+# two are told apart.
+_LIB_CLOSE_PY='
+import socket, ssl, sys
+port, ca, limit = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+if len(sys.argv) > 5:
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+raw = socket.create_connection(("127.0.0.1", port), timeout=limit)
+tls = ctx.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+tls.sendall(sys.stdin.buffer.read())
+received = b""
+end = "end: timeout"
+while True:
+    try:
+        chunk = tls.recv(65536)
+    except ssl.SSLZeroReturnError:
+        end = "end: close_notify"
+        break
+    except ssl.SSLEOFError as e:
+        end = "end: ragged (%s)" % e
+        break
+    except socket.timeout:
+        break
+    except (ssl.SSLError, OSError) as e:
+        end = "end: ragged (%s)" % e
+        break
+    if not chunk:
+        end = "end: close_notify"
+        break
+    received += chunk
+sys.stdout.write(received.decode("latin-1").replace("\r", "") + "\n" + end + "\n")
+'
+
+# assert_close_notify_after_the_answer: GET / (with TLS_CLIENT's certificate if set) gets
+# `Hello World!`, then the server's close_notify before the TCP connection ends.
+assert_close_notify_after_the_answer() {
+    local output cert_files=()
+    [[ -z ${TLS_CLIENT:-} ]] || cert_files=("$CERTS/$TLS_CLIENT.crt" "$CERTS/$TLS_CLIENT.key")
+    output=$(printf 'GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' |
+             timeout -k 2 20 python3 -c "$_LIB_CLOSE_PY" "$SERVER_PORT" "$CERTS/ca.crt" 15 \
+                 "${cert_files[@]}" 2>&1)
+    assert_output_has "$output" '^Hello World!$' 'the answer' || return 1
+    assert_output_has "$output" '^end: close_notify$' 'how the server ended the connection'
+}
+
+# tls12_cipher_handshake CIPHER: `openssl s_client -tls1_2 -cipher CIPHER` (TLS_CLIENT's
+# certificate if set) sends GET / to SERVER_PORT. Sets CIPHER_OUTPUT (what s_client printed),
+# CIPHER_EXIT, and CIPHER_CHOSEN (the cipher s_client reports, "(NONE)" when the handshake failed).
+tls12_cipher_handshake() {
+    local cert_args=()
+    [[ -z ${TLS_CLIENT:-} ]] || cert_args=(-cert "$CERTS/$TLS_CLIENT.crt" -key "$CERTS/$TLS_CLIENT.key")
+    CIPHER_EXIT=0
+    CIPHER_OUTPUT=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout -k 2 15 openssl s_client \
+        -connect "127.0.0.1:$SERVER_PORT" -servername localhost -CAfile "$CERTS/ca.crt" \
+        -verify_return_error -ign_eof -tls1_2 -cipher "$1" "${cert_args[@]}" 2>&1) || CIPHER_EXIT=$?
+    CIPHER_CHOSEN=$(sed -n 's/^ *Cipher *: *\([^ ]*\)$/\1/p; s/.*, Cipher is \([^ ]*\)$/\1/p' \
+        <<<"$CIPHER_OUTPUT" | head -n 1)
+}
+
+# assert_tls12_cipher_refused CIPHER: the server refuses a TLS 1.2 client that offers only CIPHER
+# (a handshake_failure alert: no cipher in common), and logs why.
+assert_tls12_cipher_refused() {
+    tls12_cipher_handshake "$1"
+    assertNotEquals "s_client -tls1_2 -cipher $1 must fail; it printed: $CIPHER_OUTPUT" 0 "$CIPHER_EXIT" ||
+        return 1
+    assert_output_has "$CIPHER_OUTPUT" 'alert handshake failure' "s_client -cipher $1" || return 1
+    assert_log 'handshake failed: the client offered no cipher suite this server accepts$' "$1"
+}
+
+# assert_tls12_cipher_accepted CIPHER: a TLS 1.2 client that offers only CIPHER gets it, and 200.
+assert_tls12_cipher_accepted() {
+    tls12_cipher_handshake "$1"
+    assertEquals "the cipher chosen (s_client: $CIPHER_OUTPUT)" "$1" "$CIPHER_CHOSEN" || return 1
+    assert_output_has "$CIPHER_OUTPUT" '^HTTP/1\.[01] 200 ' "s_client -cipher $1"
+}
+
+# start_server_with_stdin_and_stderr_closed PROGRAM ARGS...: like start_server (--port 0, our
+# certificate and key, --ca for programs that take it), but started as `PROGRAM <&- 2>&-`, stdout
+# alone to SERVER_LOG. A server must not hand out descriptor 0 or 2 to a socket or a pipe then.
+start_server_with_stdin_and_stderr_closed() {
+    local program=$1 i args
+    shift
+    args=(--port 0 --cert "$CERTS/server.crt" --key "$CERTS/server.key" "$@")
+    ! _lib_supports_flag "$program" '--ca' || has_flag --ca "$@" || args+=(--ca "$CERTS/ca.crt")
+    _lib_scratch server.log; SERVER_LOG=$LIB_SCRATCH; : >"$SERVER_LOG"
+    SERVER_PORT='' LOG_MARK=0
+    (cd "$ROOT" && exec "$program" "${args[@]}") >"$SERVER_LOG" 2>&- <&- &
+    SERVER_PID=$!
+    LIB_SERVER_PIDS+=("$SERVER_PID")
+    for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
+        SERVER_PORT=$(sed -n 's/.*Listening on .*:\([0-9][0-9]*\).*/\1/p' "$SERVER_LOG" | head -n 1)
+        if [[ -n $SERVER_PORT ]]; then return 0; fi
+        process_running "$SERVER_PID" || break
+        sleep 0.1
+    done
+    _lib_fail "started with stdin and stderr closed, $program did not print 'Listening on'; its output:
+$(cat "$SERVER_LOG")"
+    return 1
+}
+
+# assert_standard_streams_are_not_sockets: the server's descriptors 0 and 2 are /dev/null (it
+# opened them in place of the closed ones), not its listening socket, a pipe, or a client's socket,
+# where a message meant for stderr would go to a client.
+assert_standard_streams_are_not_sockets() {
+    local fd target
+    for fd in 0 2; do
+        target=$(readlink "/proc/$SERVER_PID/fd/$fd" 2>&1)
+        assertEquals "the server's descriptor $fd (its descriptors: $(find "/proc/$SERVER_PID/fd" -mindepth 1 \
+                      -printf '%f -> %l, ' 2>&1))" /dev/null "$target" || return 1
+    done
+}
+
+# assert_log_is_only_request_lines: every line of SERVER_LOG is one the server means to write
+# (Listening, a connection's line, a reload's, Stopping): nothing else landed in it.
+assert_log_is_only_request_lines() {
+    local stray
+    stray=$(grep -Ev '^(Listening on |Reloaded|Stopping: |(127\.0\.0\.1|\[::1\]):[0-9]+ )' "$SERVER_LOG")
+    assertEquals "lines in the log that are not the server's (the log: $(cat "$SERVER_LOG"))" '' "$stray"
+}
+
+# assert_failed_accepts_logged_once_a_second: the server (SERVER_PID) runs out of descriptors:
+# its soft limit (only: raising a hard limit back needs CAP_SYS_RESOURCE) is lowered to its
+# lowest free descriptor, and one client connects (and sends a byte) and waits, so each accept()
+# fails with EMFILE. Over 3 s the log holds at least one `accept failed` line and at most 4 (a
+# line a second), not one per try. Then the limit is raised back, and that client's or the next
+# client's connection is taken again: GET / (with TLS_CLIENT's certificate if set) gets 200.
+assert_failed_accepts_logged_once_a_second() {
+    local soft lowest=0 held lines
+    soft=$(prlimit --pid "$SERVER_PID" --nofile --output=SOFT --noheadings) ||
+        { fail 'prlimit cannot read the descriptor limit'; return 1; }
+    while [[ -e /proc/$SERVER_PID/fd/$lowest ]] && ((lowest < 4096)); do lowest=$((lowest + 1)); done
+    prlimit --pid "$SERVER_PID" --nofile="$lowest:" ||
+        { fail 'prlimit could not lower the descriptor limit'; return 1; }
+    mark_log
+    exec {held}<>"/dev/tcp/127.0.0.1/$SERVER_PORT" && LIB_IDLE_FDS+=("$held") && printf '\x16' >&"$held" ||
+        { fail 'could not connect'; return 1; }
+    if ! wait_for_log 'accept failed: Too many open files'; then
+        prlimit --pid "$SERVER_PID" --nofile="$soft:"
+        fail "no 'accept failed' line with the limit at $lowest descriptors; the log: $(tail -n 5 "$SERVER_LOG")"
+        return 1
+    fi
+    sleep 3
+    lines=$(count_log 'accept failed')
+    prlimit --pid "$SERVER_PID" --nofile="$soft:" ||
+        { fail "prlimit could not raise the descriptor limit back to $soft"; return 1; }
+    assertTrue "'accept failed' lines in about 3 s: wanted 1 to 4 (a line a second), got $lines" \
+        "((lines >= 1 && lines <= 4))" || return 1
+    curl_get /
+    assert_curl 200 'Hello World!'
+}

@@ -8,6 +8,7 @@
 SERVER=$(program_path 01-tls-server/server)
 
 oneTimeSetUp() { require_program "$SERVER" && make_test_certs; }
+oneTimeTearDown() { stop_shared_servers; }
 
 # A start-up attempt on a free port: run_program "$SERVER" --port <free> ARGS...
 start_up() { run_program "$SERVER" --port "$(free_port)" "$@"; }
@@ -404,6 +405,85 @@ test_sigterm_with_an_idle_client_connected_exits_0() {
     open_idle_tcp 1 || return
     open_idle_tls || return
     assert_stops_with_status_0
+}
+
+# --- Behaviours pinned: warnings, the log's escaping, close_notify, TLS 1.2 ciphers ---------------
+
+# A server certificate that runs out in two days, signed by the test CA: the server starts, serves,
+# and warns on stderr (start_server puts it in SERVER_LOG) that after that date it is refused.
+test_certificate_expiring_in_2_days_gives_a_start_up_warning() {
+    local short=$SHUNIT_TMPDIR/short-lived
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$short.key" -subj '/CN=localhost' \
+        -out "$short.csr" 2>/dev/null &&
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$short.ext" &&
+        openssl x509 -req -in "$short.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" \
+            -CAcreateserial -days 2 -extfile "$short.ext" -out "$short.crt" 2>/dev/null ||
+        { fail 'openssl could not make the short-lived certificate'; return; }
+    start_server "$SERVER" --cert "$short.crt" --key "$short.key" || return
+    assert_log "^server: warning: the certificate CN=localhost in '$(re_escape "$short.crt")' expires on [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z; after that date it is refused\$" \
+        'the start-up warning' || return
+    curl_get /
+    assert_curl 200 'Hello World!'
+}
+
+# The request line is logged between quotes: a quote, a control character or a byte >= 0x7f in it
+# is logged as '?', so that a client cannot forge a log line or break the quoting.
+test_request_line_with_a_quote_a_control_byte_and_a_high_byte_is_logged_with_question_marks() {
+    start_server "$SERVER" || return
+    raw_request 'GET /a"b\x1bc\x7fd\xffe HTTP/1.1\r\nHost: localhost\r\n\r\n'
+    assertEquals "status (response: $RAW_RESPONSE $RAW_ERROR)" 400 "$RAW_STATUS" || return
+    assert_log '^127\.0\.0\.1:[0-9]+ TLSv1\.[23] [A-Z0-9_-]+ "GET /a\?b\?c\?d\?e HTTP/1\.1" 400$'
+}
+
+# close_notify tells the client the answer is whole: without it, the end of the TCP connection
+# could be an attacker's cut (a truncation), and a strict client says so.
+test_the_server_says_close_notify_after_its_answer() {
+    start_server "$SERVER" || return
+    assert_close_notify_after_the_answer
+}
+
+# TLS 1.2: only an ephemeral key exchange (ECDHE) with an AEAD cipher (GCM, ChaCha20-Poly1305).
+test_tls12_without_ecdhe_is_refused_aes128_sha() {
+    shared_server plain "$SERVER" || return
+    assert_tls12_cipher_refused AES128-SHA
+}
+
+test_tls12_without_ecdhe_is_refused_even_with_gcm_aes256_gcm_sha384() {
+    shared_server plain "$SERVER" || return
+    assert_tls12_cipher_refused AES256-GCM-SHA384
+}
+
+test_tls12_with_ecdhe_but_cbc_and_sha1_is_refused_ecdhe_rsa_aes128_sha() {
+    shared_server plain "$SERVER" || return
+    assert_tls12_cipher_refused ECDHE-RSA-AES128-SHA
+}
+
+test_tls12_with_ecdhe_and_gcm_is_accepted_ecdhe_rsa_aes128_gcm_sha256() {
+    shared_server plain "$SERVER" || return
+    assert_tls12_cipher_accepted ECDHE-RSA-AES128-GCM-SHA256
+}
+
+# Started with stdin and stderr closed (a careless service manager, `server <&- 2>&-`), the
+# server takes /dev/null for them: otherwise its listening socket or a client's could land on
+# descriptor 0 or 2, and a message meant for stderr would go to a client.
+test_started_with_stdin_and_stderr_closed_it_serves_and_its_log_stays_clean() {
+    start_server_with_stdin_and_stderr_closed "$SERVER" || return
+    assert_standard_streams_are_not_sockets || return
+    curl_get /
+    assert_curl 200 'Hello World!' || return
+    curl_get "http://localhost:$SERVER_PORT/"
+    assert_curl 400 || return
+    curl_get /
+    assert_curl 200 'Hello World!' || return
+    assert_log '"GET / HTTP/1\.1" 200$' || return
+    assert_log_is_only_request_lines
+}
+
+# Out of descriptors, accept() fails at once every time: the accept loop pauses a second after a
+# failure, so the log gets a line a second, not a flood, and serving resumes once there is room.
+test_out_of_descriptors_failed_accepts_are_logged_once_a_second() {
+    start_server "$SERVER" || return
+    assert_failed_accepts_logged_once_a_second
 }
 
 # --- The demo's checks agree with the server --------------------------------------------------

@@ -161,6 +161,32 @@ for key, value in wanted.items():
     done
 }
 
+# A certificate's names are chosen by whoever made it, and chapter 02 lets anyone's in: a subject
+# holding a quote and a backslash comes out as RFC 2253 text (CN=a\"b\\c) inside a JSON string
+# where each of those is escaped again, so /whoami stays valid JSON and names exactly that subject.
+test_whoami_of_a_subject_with_a_quote_and_a_backslash_is_valid_json() {
+    use_server || return
+    local problem
+    # -subj takes a backslash as an escape: '\\' is one backslash. The CN is a"b\c.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj '/CN=a"b\\c' \
+        -addext extendedKeyUsage=clientAuth -keyout "$CERTS/quote-client.key" \
+        -out "$CERTS/quote-client.crt" 2>/dev/null || { fail 'openssl could not make the certificate'; return; }
+    TLS_CLIENT=quote-client curl_get /whoami
+    assert_curl 200 || return
+    problem=$(python3 -c '
+import json, sys
+try:
+    who = json.loads(sys.argv[1])
+except ValueError as e:
+    sys.exit("not JSON: %s: %r" % (e, sys.argv[1]))
+wanted = "CN=a\\\"b\\\\c"
+for key in ("subject", "issuer"):
+    if who.get(key) != wanted:
+        sys.exit("%s: wanted %r, got %r" % (key, wanted, who.get(key)))
+' "$CURL_BODY" 2>&1)
+    assertEquals "/whoami of the subject a\"b\\c (body: $CURL_BODY)" '' "$problem"
+}
+
 # --- HTTP with a client certificate: the routes of chapter 01 still behave ---------------------
 
 test_weatherforecast_with_a_client_certificate_returns_five_forecasts() {

@@ -391,6 +391,94 @@ leaf-signed-client    403  rejected CN=leaf-signed-client issued by CN=client: i
 ")"
 }
 
+# A stranger chooses its certificate's names: a newline or an ESC in its CN must not split the
+# `rejected` log line in two (a forged line) or reach a terminal. RFC 2253 escapes them as \0A, \1B.
+test_control_characters_in_a_strangers_subject_are_escaped_in_the_log() {
+    use_server || return
+    local cn=$'evil\nforged\x1b[31mred' key=$CERTS/control-client
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$key.key" -subj "/CN=$cn" -out "$key.csr" \
+        2>/dev/null &&
+        printf 'extendedKeyUsage=clientAuth\n' >"$key.ext" &&
+        openssl x509 -req -in "$key.csr" -CA "$CERTS/other-ca.crt" -CAkey "$CERTS/other-ca.key" \
+            -CAcreateserial -days 30 -extfile "$key.ext" -out "$key.crt" 2>/dev/null ||
+        { fail 'openssl could not make the certificate'; return; }
+    TLS_CLIENT=control-client curl_get /
+    assert_curl 403 '' || return
+    assert_connection_log 'rejected CN=evil\\0Aforged\\1B\[31mred issued by CN=Other CA: unable to get local issuer certificate; answered 403$' ||
+        return
+    assertEquals "log lines starting with 'forged' (the log: $(tail -n 5 "$SERVER_LOG"))" 0 \
+        "$(grep -c '^forged' "$SERVER_LOG")"
+    assertEquals 'ESC bytes in the log' 0 "$(grep -c $'\x1b' "$SERVER_LOG")"
+}
+
+# --- Closing: close_notify after the answer, a short linger after a 403 ----------------------------
+
+test_the_server_says_close_notify_after_its_answer() {
+    use_server || return
+    TLS_CLIENT=client assert_close_notify_after_the_answer
+}
+
+# A stranger that got its 403 and stays silent, its connection open: the server lingers a moment
+# (LINGER_MS, 1 s) for bytes still in flight, then closes; it does not wait for the client until
+# the connection's deadline (10 s), which would let strangers hold its threads.
+LINGER_PY='
+import os, select, socket, ssl, sys, time
+port, ca, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.load_cert_chain(cert, key)
+tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=20),
+                      server_hostname="localhost")
+answer = b""
+while True:
+    try:
+        chunk = tls.recv(4096)
+    except ssl.SSLZeroReturnError:
+        break
+    if not chunk:
+        break
+    answer += chunk
+answered = time.monotonic()
+# The TLS connection is over; now wait, sending nothing, for the server to close the TCP one.
+ready, _, _ = select.select([tls.fileno()], [], [], 15)
+closed = ready and os.read(tls.fileno(), 1) == b""
+print(answer.split(b"\r\n")[0].decode())
+print("closed after %.1f s" % (time.monotonic() - answered) if closed else "still open after 15 s")
+'
+
+test_a_silent_stranger_is_closed_after_its_403_within_3_s_not_at_the_deadline() {
+    use_server || return
+    local output seconds
+    output=$(timeout -k 2 30 python3 -c "$LINGER_PY" "$SERVER_PORT" "$CERTS/ca.crt" \
+             "$CERTS/other-client.crt" "$CERTS/other-client.key" 2>&1)
+    assert_output_has "$output" '^HTTP/1\.1 403 Forbidden$' 'the answer' || return
+    seconds=$(sed -n 's/^closed after \([0-9.]*\) s$/\1/p' <<<"$output")
+    assertNotNull "the server closed the connection (the client: $output)" "$seconds" || return
+    assertTrue "closed ${seconds} s after the 403: wanted within 3 s (LINGER_MS is 1 s; the deadline, 10 s)" \
+        "awk -v s=$seconds 'BEGIN { exit !(s < 3) }'"
+}
+
+# --- TLS 1.2: only ECDHE with an AEAD cipher ---------------------------------------------------------
+
+test_tls12_without_ecdhe_is_refused_aes128_sha() {
+    use_server || return
+    TLS_CLIENT=client assert_tls12_cipher_refused AES128-SHA
+}
+
+test_tls12_without_ecdhe_is_refused_even_with_gcm_aes256_gcm_sha384() {
+    use_server || return
+    TLS_CLIENT=client assert_tls12_cipher_refused AES256-GCM-SHA384
+}
+
+test_tls12_with_ecdhe_but_cbc_and_sha1_is_refused_ecdhe_rsa_aes128_sha() {
+    use_server || return
+    TLS_CLIENT=client assert_tls12_cipher_refused ECDHE-RSA-AES128-SHA
+}
+
+test_tls12_with_ecdhe_and_gcm_is_accepted_ecdhe_rsa_aes128_gcm_sha256() {
+    use_server || return
+    TLS_CLIENT=client assert_tls12_cipher_accepted ECDHE-RSA-AES128-GCM-SHA256
+}
+
 # An intermediate CA the client sends along is used to reach our CA; ECDSA keys are as good as RSA;
 # without --crl nobody asks whether a certificate was revoked.
 test_trusted_clients_get_200_and_are_logged_as_trusted() {

@@ -142,6 +142,54 @@ test_server_appends_to_an_existing_key_log() {
     assertEquals "the old line is kept and five are added" 6 "$(wc -l <"$KEY_LOG")"
 }
 
+# An existing key log that others may read (0644) is made 0600 before a secret goes in, and the
+# server says so; its content is kept.
+check_readable_key_log_is_made_owner_only() {
+    local server=$1 old_line
+    old_line="CLIENT_RANDOM $(printf 'c%.0s' {1..64}) $(printf 'd%.0s' {1..96})"
+    new_key_log
+    echo "$old_line" >"$KEY_LOG" && chmod 0644 "$KEY_LOG"
+    export SSLKEYLOGFILE=$KEY_LOG
+    start_server "$server" || return
+    unset SSLKEYLOGFILE
+    assert_log "^server: warning: others could read the key log '$(re_escape "$KEY_LOG")'; it is now mode 0600\$" \
+        'the start-up warning' || return
+    assertEquals "mode of the key log once the server has started" 600 "$(stat -c %a "$KEY_LOG")" || return
+    TLS_CLIENT=${2:-} curl_get / --tlsv1.3
+    assert_curl 200 'Hello World!' || return
+    assertEquals "the old line is kept, first" "$old_line" "$(head -n 1 "$KEY_LOG")" || return
+    assert_owner_only "$KEY_LOG"
+}
+
+# A key log that is a symbolic link could point anywhere (another user's file, a file the server
+# may write and should not): the server refuses to start, naming it, and writes nothing there.
+check_symlink_key_log_is_refused() {
+    local server=$1 target
+    new_key_log
+    target=${KEY_LOG%/*}/target.txt
+    echo 'not a key log' >"$target" && ln -s "$target" "$KEY_LOG"
+    export SSLKEYLOGFILE=$KEY_LOG
+    local ca_args=()
+    [[ $server == "$SERVER_01" ]] || ca_args=(--ca "$CERTS/ca.crt")
+    run_program "$server" --port "$(free_port)" --cert "$CERTS/server.crt" --key "$CERTS/server.key" \
+        "${ca_args[@]}"
+    unset SSLKEYLOGFILE
+    assert_run 1 "^server: cannot use the key log SSLKEYLOGFILE='$(re_escape "$KEY_LOG")': it is a symbolic link\$" ||
+        return
+    assertEquals 'the link target is untouched' 'not a key log' "$(cat "$target")" || return
+    assertTrue 'the key log is still a symbolic link' "[ -L '$KEY_LOG' ]"
+    if grep -q '^Listening on' <<<"$RUN_STDOUT"; then fail "it started: $RUN_STDOUT"; fi
+}
+
+test_chapter_01_makes_a_readable_key_log_0600_with_a_warning() {
+    check_readable_key_log_is_made_owner_only "$SERVER_01"
+}
+test_chapter_03_makes_a_readable_key_log_0600_with_a_warning() {
+    check_readable_key_log_is_made_owner_only "$SERVER_03" client
+}
+test_chapter_01_refuses_a_key_log_that_is_a_symlink() { check_symlink_key_log_is_refused "$SERVER_01"; }
+test_chapter_03_refuses_a_key_log_that_is_a_symlink() { check_symlink_key_log_is_refused "$SERVER_03"; }
+
 test_client_writes_tls13_secrets_with_warning() {
     start_server "$SERVER_03" || return
     new_key_log

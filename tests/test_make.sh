@@ -5,6 +5,8 @@
 # installed) walks every chapter and says each one went as expected. Both run in a scratch copy of
 # the repository (Makefile, scripts, tests/lib.sh, the built programs, the test certificates as
 # certs/), so that they use free ports and leave the real certs/ alone.
+# The Makefile's hardening (stack protector, full RELRO, PIE, _FORTIFY_SOURCE when optimised) is
+# read from the binaries it builds, with its default CFLAGS and with CFLAGS='-O0 -g'.
 # Run alone with `tests/run.sh test_make` (after `make`).
 
 # shellcheck source=tests/lib.sh
@@ -97,6 +99,53 @@ $RUN_STDOUT$RUN_STDERR" 0 "$RUN_STATUS" || return
         assert_output_has "$RUN_STDOUT" "^  Chapter $chapter: as expected\$" 'the summary' || return
     done
     assert_output_has "$RUN_STDOUT" '^Chapter 04: all 3 checks as expected\.$' "chapter 04's checks"
+}
+
+# --- Hardening: the Makefile's flags survive a user's CFLAGS ---------------------------------------
+
+# build_hardened_01 [MAKE ARGS...]: builds chapter 01 with the repository's Makefile, and ARGS
+# (e.g. CFLAGS='-O0 -g'), in a fresh scratch copy; sets BUILT to the program.
+build_hardened_01() {
+    local tree
+    _lib_scratch hardening; tree=$LIB_SCRATCH
+    mkdir -p "$tree/01-tls-server" && cp "$ROOT/Makefile" "$tree/" &&
+        cp "$ROOT/01-tls-server/server.c" "$tree/01-tls-server/" || return 1
+    BUILT=$tree/01-tls-server/server
+    RUN_TIMEOUT=180 run_program --in "$tree" "$(command -v make)" --no-print-directory \
+        01-tls-server/server "$@"
+    assertEquals "make 01-tls-server/server $*: exit status; it printed: $RUN_STDOUT$RUN_STDERR" \
+        0 "$RUN_STATUS"
+}
+
+# assert_hardened PROGRAM WHAT [FORTIFIED]: full RELRO (a GNU_RELRO segment, and BIND_NOW: every
+# symbol resolved at load, so the whole table can be made read-only), a PIE, and the stack
+# protector (__stack_chk_fail); with FORTIFIED=yes, _FORTIFY_SOURCE's checked calls (*_chk).
+assert_hardened() {
+    local program=$1 what=$2 dynamic segments symbols
+    dynamic=$(readelf -d -W "$program" 2>&1)
+    segments=$(readelf -l -W "$program" 2>&1)
+    symbols=$(readelf --dyn-syms -W "$program" 2>&1 | awk '{ print $8 }')
+    assert_output_has "$segments" 'GNU_RELRO' "$what: readelf -l (RELRO)" || return 1
+    assert_output_has "$dynamic" '\(FLAGS\) +BIND_NOW' "$what: readelf -d (-z now)" || return 1
+    assert_output_has "$dynamic" '\(FLAGS_1\) +Flags: .*NOW' "$what: readelf -d (-z now)" || return 1
+    assert_output_has "$dynamic" '\(FLAGS_1\) +Flags: .*PIE' "$what: readelf -d (PIE)" || return 1
+    assert_output_has "$symbols" '^__stack_chk_fail(@|$)' "$what: the stack protector's symbol" || return 1
+    [[ ${3:-} == yes ]] || return 0
+    assert_output_has "$symbols" '^__(snprintf|memcpy|printf|fprintf|read)_chk(@|$)' \
+        "$what: _FORTIFY_SOURCE's checked calls" || return 1
+}
+
+test_the_default_build_has_full_relro_pie_stack_protector_and_fortify() {
+    build_hardened_01 || return
+    assert_hardened "$BUILT" 'make' yes
+}
+
+# A user's CFLAGS replace the default -O2 -g, not the hardening. At -O0, _FORTIFY_SOURCE does
+# nothing (glibc warns, and -Werror would stop the build): the Makefile leaves it out there.
+test_make_cflags_o0_keeps_relro_pie_and_the_stack_protector() {
+    build_hardened_01 CFLAGS='-O0 -g' || return
+    assert_output_has "$RUN_STDOUT" ' -O0 -g .*-fstack-protector-strong' 'the compile line' || return
+    assert_hardened "$BUILT" "make CFLAGS='-O0 -g'"
 }
 
 # shellcheck disable=SC1090

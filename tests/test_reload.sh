@@ -202,6 +202,25 @@ while True:
 print(answer.split(b"\r\n")[0].decode(), answer.split(b"\r\n\r\n", 1)[-1].decode(), flush=True)
 '
 
+# Started with stdin and stderr closed, chapter 05 takes /dev/null for them; reloads, which open
+# every file again, then find no hole at 0 or 2 either: every client before and after is served.
+test_started_with_stdin_and_stderr_closed_reloads_and_serves_with_a_clean_log() {
+    local i
+    TLS_CLIENT=client
+    start_server_with_stdin_and_stderr_closed "$SERVER" || return
+    assert_standard_streams_are_not_sockets || return
+    for i in 1 2 3; do
+        curl_get /
+        assert_curl 200 'Hello World!' || return
+        kill -HUP "$SERVER_PID"
+        wait_for_log_count "$i" '^Reloaded' || { fail "no log line for reload $i: $(cat "$SERVER_LOG")"; return; }
+    done
+    curl_get /
+    assert_curl 200 'Hello World!' || return
+    assert_standard_streams_are_not_sockets || return
+    assert_log_is_only_request_lines
+}
+
 test_a_connection_in_progress_survives_the_reload() {
     local out i
     start_05 || return

@@ -196,6 +196,13 @@ test_out_of_descriptors_the_pool_does_not_grow() {
     assert_curl 200 'Hello World!'
 }
 
+# Out of descriptors, each worker in accept() fails, pauses 100 ms and tries again: the pool logs
+# `accept failed` once a second at most (N3), not ten times a second per worker.
+test_out_of_descriptors_failed_accepts_are_logged_once_a_second() {
+    start_server "$SERVER" || return
+    assert_failed_accepts_logged_once_a_second
+}
+
 # A client that sends its request one byte per TLS record (a slow or hostile one) is served. The
 # end of the head, "\r\n\r\n", then arrives across four records, and end_of_head() must find it
 # although it looks only at the new bytes and the 3 before them (the mutant that looks at the new
