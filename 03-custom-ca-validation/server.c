@@ -391,8 +391,7 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
     /* For TLS clients (an extendedKeyUsage must list clientAuth): the default, made explicit. */
     if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
         return 0;
-    /* Our CA now sits in the trust store, and OpenSSL would complete our own chain from it and send
-     * the root to every client. We send exactly the chain in our certificate file instead. */
+    /* Send exactly our file's chain: OpenSSL would complete it from the trust store, adding our CA. */
     SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (crl_file == NULL)
         return 1;
@@ -539,9 +538,8 @@ static int tls_handshake(struct connection *c)
 static int read_request_head(struct connection *c, char *head, size_t size, size_t *length);
 static void close_tls(struct connection *c, int client_may_still_send);
 
-/* A resumed session skips the chain check: it keeps the verdict of the handshake that made it,
- * against that day's CA, CRL and clock. So the chain the session kept is checked again, with the
- * same trust store, purpose and flags, exactly as a full handshake would. */
+/* A resumed session skips the chain check and keeps the verdict of its first handshake, against
+ * that day's CRL and clock: its chain is checked again, exactly as a full handshake would. */
 static void verify_resumed_client_again(struct connection *c)
 {
     X509_STORE_CTX *check;
@@ -562,9 +560,8 @@ static void verify_resumed_client_again(struct connection *c)
     X509_STORE_CTX_free(check);
 }
 
-/* The handshake is over and OpenSSL's verdict on the client's chain is in. Trusted: go on. Not:
- * the log says why, the client gets an empty 403, and its session is dropped from the cache, so
- * that strangers' sessions never push out a trusted client's. */
+/* OpenSSL's verdict on the client's chain is in. Trusted: go on. Not: the log says why, an empty
+ * 403, and the session dropped from the cache (strangers' must not push out trusted ones). */
 static int decide_on_the_client(struct connection *c)
 {
     static const struct request request = { "GET", "/", 0 };

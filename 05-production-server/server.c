@@ -419,8 +419,7 @@ static int trust_only_our_ca(SSL_CTX *ctx, const char *ca_file, const char *crl_
     /* For TLS clients (an extendedKeyUsage must list clientAuth): the default, made explicit. */
     if (SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) != 1)
         return 0;
-    /* Our CA now sits in the trust store, and OpenSSL would complete our own chain from it and send
-     * the root to every client. We send exactly the chain in our certificate file instead. */
+    /* Send exactly our file's chain: OpenSSL would complete it from the trust store, adding our CA. */
     SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     if (crl_file == NULL)
         return 1;
@@ -573,9 +572,8 @@ static void verify_client_again(struct connection *c);
 static void limit_session_renewals(SSL *ssl);
 static void close_tls(struct connection *c, int client_may_still_send);
 
-/* The handshake is over and OpenSSL's verdict on the client's chain is in. Trusted: go on. Not:
- * the log says why, the client gets an empty 403, and its session is dropped from the cache, so
- * that strangers' sessions never push out a trusted client's. */
+/* OpenSSL's verdict on the client's chain is in. Trusted: go on. Not: the log says why, an empty
+ * 403, and the session dropped from the cache (strangers' must not push out trusted ones). */
 static int decide_on_the_client(struct connection *c)
 {
     static const struct request request = { "GET", "/", 0 };
