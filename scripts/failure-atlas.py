@@ -446,7 +446,7 @@ class Batch:
     def ask(self, ctx, case):
         cert, key = identity_files(ctx.certs, case["fixture"])
         line = "\t".join([case["url"], ctx.ca, cert or "", key or "", case["tls"]])
-        fields = (self.send(line, 40).split("\t") + ["", "", ""])[:3]
+        fields = [f.strip() for f in (self.send(line, 40).split("\t") + ["", "", ""])[:3]]
         return {"http": fields[0], "exit": fields[1], "message": fields[2]}
 
     def send(self, line, seconds):
@@ -558,10 +558,12 @@ def client_chromium(ctx, case):
     env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=home + "/.config", XDG_CACHE_HOME=home + "/.cache")
     # --no-sandbox: the sandbox refuses to run as root and in most containers; the rest keeps
     # Chromium from calling home.
+    # --ssl-version-max=tls1.2: Chromium offers TLS 1.2 at most.
+    version = ["--ssl-version-max=tls1.2"] if case["tls"] == "1.2" else []
     done = run(["timeout", "-k", "5", "60", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile, "--dump-dom",
-                case["url"]], env=env, timeout=90, stdin=subprocess.DEVNULL)
+                "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile] + version +
+               ["--dump-dom", case["url"]], env=env, timeout=90, stdin=subprocess.DEVNULL)
     err = re.search(r"Page load failed: .*", done.stderr.decode(errors="replace"))
     page = re.sub(r"<[^>]+>", "", done.stdout.decode(errors="replace")).strip()
     message = err.group(0).strip() if err else ("page: " + one_line(page)[:80] if page else "")
@@ -623,10 +625,7 @@ class Context:
     pass
 
 
-NOT_RUN = {
-    ("chromium", "1.2"): "Chromium has no switch to hold it to TLS 1.2 (its --ssl-version-max and the "
-                         "SSLVersionMax policy are gone)",
-}
+NOT_RUN = {}   # (client, TLS version): why that client cannot be held to that version
 
 
 def not_run_reason(client, row, tls):
@@ -652,11 +651,12 @@ def missing(client):
     return ""
 
 
-def run_client(ctx, client):
-    """Every cell of one client. Command-line clients share one chapter 03 per set-up; a batch
-    client runs all its cases in one process; a browser gets a chapter 03 per cell."""
+def run_client(ctx, client, versions=None):
+    """Every cell of one client (in VERSIONS, default all it can do). Command-line clients share
+    one chapter 03 per set-up; a batch client runs all its cases in one process; a browser gets a
+    chapter 03 per cell."""
     cells = []
-    versions = dict((c[0], c[2]) for c in CLIENTS)[client]
+    versions = versions or dict((c[0], c[2]) for c in CLIENTS)[client]
     servers = {}
     batch = None
     browser = client in ("chromium", "firefox")
@@ -782,16 +782,23 @@ def generate(args):
             f.write("openssl_conf = openssl_init\n[openssl_init]\nssl_conf = ssl_sect\n[ssl_sect]\n"
                     "system_default = system_default_sect\n[system_default_sect]\nMaxProtocol = TLSv1.2\n")
         clients = args.clients.split(",") if args.clients else CLIENT_IDS
-        # The browsers take longest: they start first, beside the command-line clients.
-        order = sorted(clients, key=lambda c: c not in ("firefox", "chromium"))
+        # The browsers take longest: they start first, beside the command-line clients, and
+        # Chromium (a start per cell) runs its two TLS versions side by side.
+        units = [(c, None) for c in clients]
+        if "chromium" in clients:
+            units.remove(("chromium", None))
+            units[:0] = [("chromium", ("1.3",)), ("chromium", ("1.2",))]
+        units.sort(key=lambda u: u[0] not in ("firefox", "chromium"))
         results = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {pool.submit(run_client, ctx, c): c for c in order}
+            futures = {pool.submit(run_client, ctx, c, v): (c, v) for c, v in units}
             for future in concurrent.futures.as_completed(futures):
-                client = futures[future]
-                results[client] = future.result()
-                print("failure-atlas: %s done (%d s)" % (client, time.monotonic() - started), file=sys.stderr)
-        cells = [cell for c in CLIENT_IDS if c in results for cell in results[c]]
+                client, versions = futures[future]
+                results[(client, versions)] = future.result()
+                print("failure-atlas: %s%s done (%d s)" % (client, " TLS " + versions[0] if versions else "",
+                                                         time.monotonic() - started), file=sys.stderr)
+        cells = [cell for c in CLIENT_IDS for tls in ("1.3", "1.2") for unit in units if unit[0] == c
+                 for cell in results[unit] if cell["tls"] == tls]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     versions = versions_of_clients()
@@ -974,7 +981,9 @@ def main():
     parser.add_argument("--certs", help="copy the fixtures of scripts/gen-certs.sh from DIR instead of making them")
     parser.add_argument("--clients", help="only these clients (comma-separated ids)")
     parser.add_argument("--rows", help="only these rows (comma-separated ids; for trying things out)")
-    parser.add_argument("--jobs", type=int, default=2, help="clients run side by side (default 2)")
+    # Three clients side by side: most of the time goes in waiting for the network and for Chromium
+    # and Firefox to start, and the two browsers start first.
+    parser.add_argument("--jobs", type=int, default=3, help="clients run side by side (default 3)")
     parser.add_argument("--compare", nargs=2, metavar=("COMMITTED", "FRESH"))
     parser.add_argument("--page", metavar="JSON", help="print the page made from JSON")
     args = parser.parse_args()
