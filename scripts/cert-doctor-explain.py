@@ -43,7 +43,7 @@ ALERT_NUMBERS = {
 # ...`, `Received fatal alert: ...`, NSS's `..._ALERT`): the server refused the client's side of
 # the handshake. Chapter 03's log lines "handshake failed: the client ..." are alerts the server
 # received; they are reasons seen from the other side, and match the server rows.
-A = r"(alert|remote error: tls:|fatal alert:)( number \d+| \[\d+\]:?)? ?"
+A = r"(alert|\btls:|fatal alert:)( number \d+| \[\d+\]:?)? ?"   # Go: "remote error: tls: NAME"
 PHRASES = [
     # TLS alerts a client received, as OpenSSL, Go, Java, Node.js, GnuTLS, NSS (Firefox) and
     # Chromium spell them.
@@ -87,7 +87,7 @@ PHRASES = [
                                  r"subject alternative", r"common name invalid", r"bad cert domain",
                                  r"name mismatch", r"name in the certificate does not match",
                                  r"certificate is valid for", r"no alternative certificate subject name",
-                                 r"ip address mismatch", r"doesn't match", r"does not match target host",
+                                 r"ip address mismatch", r"doesn't match", r"no name matching", r"does not match target host",
                                  r"rejected our certificate"]),
     ("reason:no certificate", 5, [r"sent no certificate", r"did not return a certificate", r"no certificate",
                                   r"pass \-\-cert", r"pass cert and key"]),
