@@ -93,15 +93,20 @@ test_the_comparison_takes_only_masked_values_and_the_named_races_as_equal() {
 c = cell("ok", "curl", "1.3"); c["server_log"] = c["server_log"].replace("PORT", "41234")
 c = cell("no-certificate", "chromium", "1.3")
 c["message"] = "Page load failed: net::ERR_SOCKET_NOT_CONNECTED" if "AUTH_CERT" in c["message"] else "Page load failed: net::ERR_BAD_SSL_CLIENT_AUTH_CERT"
-c = cell("expired", "go", "1.3"); c.update(message="Get \"https://localhost:PORT/\": readLoopPeekFailLocked: <nil>", exit="*errors.errorString", http="")')
+c = cell("expired", "go", "1.3"); c.update(message="Get \"https://localhost:PORT/\": readLoopPeekFailLocked: <nil>", exit="*errors.errorString", http="")
+c = cell("server-expired", "java", "1.3")
+c["server_log"] = "127.0.0.1:PORT handshake failed: " + ("sslv3 alert certificate unknown" if "closed" in c["server_log"] else "the client closed the connection")')
     compare "$ATLAS_JSON" "$copy"
-    assertEquals "a port, Chromium's other word and Go's early answer ($COMPARE_OUTPUT)" 0 "$COMPARE_STATUS"
+    assertEquals "a port, Chromium's other word, Go's early answer, a client's close ($COMPARE_OUTPUT)" 0 "$COMPARE_STATUS"
     copy=$(edited_copy 'cell("no-certificate", "chromium", "1.3")["message"] = "Page load failed: net::ERR_CONNECTION_RESET"')
     compare "$ATLAS_JSON" "$copy"
     assertEquals "a third Chromium word is a difference ($COMPARE_OUTPUT)" 1 "$COMPARE_STATUS"
     copy=$(edited_copy 'cell("no-certificate", "chromium", "1.2")["message"] = "Page load failed: net::ERR_SOCKET_NOT_CONNECTED"')
     compare "$ATLAS_JSON" "$copy"
     assertEquals "Chromium's race is TLS 1.3's only ($COMPARE_OUTPUT)" 1 "$COMPARE_STATUS"
+    copy=$(edited_copy 'cell("no-certificate", "java", "1.3")["server_log"] = "127.0.0.1:PORT handshake failed: the client closed the connection"')
+    compare "$ATLAS_JSON" "$copy"
+    assertEquals "a client's close stands for its alert in the server rows only ($COMPARE_OUTPUT)" 1 "$COMPARE_STATUS"
 }
 
 test_the_committed_page_is_made_from_the_committed_json() {
