@@ -720,18 +720,17 @@ def run_client(ctx, client, versions=None):
                     else:
                         result = {"curl": client_curl, "s_client": client_s_client, "gnutls": client_gnutls,
                                   "client-04": client_04, "chromium": client_chromium}[client](ctx, case)
+                    lines = server.lines_for_case(spare_connections=browser)
                 except CannotRun as why:
                     cell["not_run"] = mask(str(why), ctx.certs)
                     cells.append(cell)
-                    if browser:
-                        server.stop()
                     continue
-                lines = server.lines_for_case(spare_connections=browser)
+                finally:
+                    if browser:   # a chapter 03 of its own: stopped whatever happened
+                        server.stop()
                 if os.environ.get("ATLAS_VERBOSE"):
                     print("%6.1f s %s TLS %s %s: %s" % (time.monotonic() - ctx.started, client, tls, row_id,
                                                         result["message"][:60]), file=sys.stderr)
-                if browser:
-                    server.stop()
                 line = decisive_line(lines)
                 message = mask(result["message"], ctx.certs)
                 cell.update({
