@@ -155,12 +155,16 @@ EOF
 # every stranger gets, say) is right when its row is among the candidates and explain says that
 # the text alone cannot choose.
 explain_check() {
-    python3 - "$EXPLAIN" "${FAILURE_ATLAS_JSON:-$ATLAS_JSON}" <<'EOF'
-import importlib.machinery, json, sys
+    # (The program is an argument: stdin carries the lines.)
+    python3 -c "$_ATLAS_EXPLAIN_CHECK" "$EXPLAIN" "${FAILURE_ATLAS_JSON:-$ATLAS_JSON}"
+}
+_ATLAS_EXPLAIN_CHECK='import importlib.machinery, json, sys
 explain = importlib.machinery.SourceFileLoader("explain", sys.argv[1]).load_module()
 atlas = json.load(open(sys.argv[2]))
+checked = 0
 for line in sys.stdin:
     want, text = line.rstrip("\n").split("\t", 1)
+    checked += 1
     found, lines = explain.explain(text, atlas)
     rows = [l.split(": ", 1)[0].split(". ", 1)[1] for l in lines if l.startswith("  ") and ". " in l[:6]]
     shared = any("print text this close" in l for l in lines)
@@ -168,8 +172,8 @@ for line in sys.stdin:
     if found and (wanted & set(rows[:3]) or (shared and wanted & set(rows))):
         continue
     print("%s: %r -> %s" % (want, text[:120], rows[:5] if found else "not in the atlas"))
-EOF
-}
+if checked < 20:
+    print("only %d texts were checked" % checked)'
 
 test_explain_names_the_row_of_every_cell_of_the_atlas() {
     local misses
