@@ -874,6 +874,22 @@ def code(text):
     return "%s%s%s" % (ticks, text, ticks)
 
 
+def glance(cell, side):
+    """A cell in a word or two, for the overview."""
+    if cell is None:
+        return "?"
+    if "not_run" in cell:
+        return "not run"
+    if cell.get("http"):
+        return cell["http"]
+    if not cell.get("server_log") or (side == "client" and not cell.get("alert") and
+                                      "the client closed the connection" in cell["server_log"]):
+        return "local"
+    if cell.get("alert") and side != "server":
+        return cell["alert"]
+    return "refused"
+
+
 def page(atlas):
     rows = {r["id"]: r for r in atlas["rows"]}
     clients = {c["id"]: c for c in atlas["clients"]}
@@ -928,6 +944,25 @@ def page(atlas):
       "without the intermediate), `key-mismatch` (client.crt with other-client.key), `expired-ca.crl` "
       "(a CRL of our CA whose nextUpdate passed in 2024) and `machine-trust.crt` (the system's CA "
       "bundle, our CA, and other-ca standing for one of the machine's CAs).\n")
+    w("## At a glance\n")
+    w("What each client got, TLS 1.3 first and then TLS 1.2 when it differs: the HTTP status when an "
+      "answer came; the alert the client says it received; `refused` when the client refused our "
+      "server's certificate (or the handshake failed without an alert it names); `local` when it "
+      "gave up on its own before the handshake was done (a key that is not the certificate's). Where "
+      "a client holding a certificate shows `certificate_required` (TLS 1.2: `handshake_failure`), "
+      "it did not send it: Go, Java and the browsers offer only a certificate whose issuer is among "
+      "the CA names chapter 03's CertificateRequest lists, or whose dates and purpose fit, and "
+      "chapter 03 logs that no certificate came. The sections below have every word.\n")
+    by_key = {(c["row"], c["client"], c["tls"]): c for c in atlas["cells"]}
+    w("| row | " + " | ".join(c["name"] for c in atlas["clients"]) + " |")
+    w("| --- |" + " --- |" * len(atlas["clients"]))
+    for r in atlas["rows"]:
+        outcomes = []
+        for c in atlas["clients"]:
+            both = [glance(by_key.get((r["id"], c["id"], tls)), r["side"]) for tls in ("1.3", "1.2")]
+            outcomes.append(both[0] if both[0] == both[1] else "%s / %s" % tuple(both))
+        w("| [%s](#%s) | %s |" % (r["id"], r["id"], " | ".join(outcomes)))
+    w("")
     w("## The rows\n")
     w("| row | side | what goes wrong | chapter 03 runs with | the client presents | server certificate |")
     w("| --- | --- | --- | --- | --- | --- |")
