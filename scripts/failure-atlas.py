@@ -951,8 +951,9 @@ def page(atlas):
       "gave up on its own before the handshake was done (a key that is not the certificate's). Where "
       "a client holding a certificate shows `certificate_required` (TLS 1.2: `handshake_failure`), "
       "it did not send it: Go, Java and the browsers offer only a certificate whose issuer is among "
-      "the CA names chapter 03's CertificateRequest lists, or whose dates and purpose fit, and "
-      "chapter 03 logs that no certificate came. The sections below have every word.\n")
+      "the CA names chapter 03's CertificateRequest lists (the browsers also skip one whose dates or "
+      "purpose do not fit), and chapter 03 logs that no certificate came. The sections below have "
+      "every word.\n")
     by_key = {(c["row"], c["client"], c["tls"]): c for c in atlas["cells"]}
     w("| row | " + " | ".join(c["name"] for c in atlas["clients"]) + " |")
     w("| --- |" + " --- |" * len(atlas["clients"]))
