@@ -950,7 +950,7 @@ def page(atlas):
       "server's certificate (or the handshake failed without an alert it names); `local` when it "
       "gave up on its own before the handshake was done (a key that is not the certificate's). Where "
       "a client holding a certificate shows `certificate_required` (TLS 1.2: `handshake_failure`), "
-      "it did not send it: Go, Java and the browsers offer only a certificate whose issuer is among "
+      "it did not send it: Go, Java and the browsers offer only a certificate they can chain to one of "
       "the CA names chapter 03's CertificateRequest lists (the browsers also skip one whose dates or "
       "purpose do not fit), and chapter 03 logs that no certificate came. The sections below have "
       "every word.\n")
