@@ -540,8 +540,8 @@ def p12_for(ctx, fixture):
                         "%s/%s.key" % (ctx.certs, fixture), "-passout", "pass:" + P12_PASSWORD, "-out", p12])
             if done.returncode:
                 # (only the first line: the rest is OpenSSL's error queue, with a thread id)
-                raise CannotRun("a PKCS#12 file, the only way browsers import an identity, cannot hold "
-                                "them: openssl pkcs12 -export says " +
+                raise CannotRun("browsers import an identity only from a PKCS#12 file, and openssl "
+                                "pkcs12 -export refuses this key and certificate: " +
                                 done.stderr.decode(errors="replace").strip().splitlines()[0])
     return p12
 
