@@ -21,6 +21,7 @@ where the text comes from (a client that got an answer, a server refusal, a loca
 scores by the key phrases one of its cells shares with TEXT; the words the two have in common
 break ties. Exit status: 0 when TEXT is in the atlas, 1 when it is not, 2 for a usage error.
 """
+import functools
 import json
 import os
 import re
@@ -166,6 +167,7 @@ def normalise(text):
 WEIGHTS = {name: weight for name, weight, _ in PHRASES}
 
 
+@functools.lru_cache(maxsize=None)   # the atlas's texts are scored against every pasted one
 def phrases(text):
     t = normalise(text)
     found = {name: weight for name, weight, patterns in COMPILED if any(p.search(t) for p in patterns)}
@@ -181,6 +183,7 @@ def phrases(text):
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def words(text):
     return set(w for w in re.findall(r"[a-z][a-z]{2,}", normalise(text))
                if w not in {"the", "and", "for", "port", "path", "hex", "src", "error", "http", "get"})
