@@ -9,7 +9,7 @@
 #   - explain names the right row for the text of every cell, and for the same refusals worded by
 #     other versions of the clients (tests/atlas-variants.txt), and says "not in the atlas" for
 #     text it does not know.
-# The fresh run takes about two minutes (the two browsers and eight other clients, 396 cells). A
+# The fresh run takes about two minutes (the two browsers and nine other clients, 396 cells). A
 # client that is not installed skips that test (a failure under REQUIRE_PEERS=1, as in CI).
 # Run alone with `tests/run.sh test_atlas` (after `make`).
 
