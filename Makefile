@@ -110,3 +110,9 @@ analyze:
 .PHONY: illustrate
 illustrate: all certs
 	scripts/illustrate.sh
+
+# Every failure mode of mutual TLS against every client, in TLS 1.3 and 1.2: docs/failure-atlas.md
+# and .json (scripts/failure-atlas.py; `scripts/cert-doctor.sh explain 'TEXT'` reads the JSON).
+.PHONY: atlas
+atlas: 03-custom-ca-validation/server 04-client/client
+	scripts/failure-atlas.py

@@ -55,6 +55,10 @@ EOF
 die_usage() { echo "cert-doctor.sh: $1" >&2; usage >&2; exit 2; }
 die_file() { echo "cert-doctor.sh: $1" >&2; exit 2; }
 
+# `explain 'TEXT'`: which failure modes of docs/failure-atlas.md print TEXT (a client's error or a
+# server log line): scripts/cert-doctor-explain.py answers.
+if [[ ${1:-} == explain ]]; then shift; exec python3 "$(dirname "$0")/cert-doctor-explain.py" "$@"; fi
+
 cert="" ca=certs/ca.crt key="" role=client host="" crl="" password=""
 while (($# > 0)); do
   case $1 in
