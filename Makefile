@@ -93,8 +93,9 @@ clean:
 # its own copies of the programs under build/ (gitignored) and leaves the normal build alone.
 .PHONY: sanitize valgrind fuzz analyze
 
+# make sanitize SUITES='test_01_tls_server test_keylog': only those suites on the sanitizer builds.
 sanitize:
-	scripts/sanitize.sh
+	scripts/sanitize.sh $(SUITES)
 
 valgrind:
 	scripts/valgrind.sh
