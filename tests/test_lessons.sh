@@ -235,7 +235,7 @@ $later
 }
 
 # A file holds its own chapter and nothing later: no preprocessor switches, except an include
-# guard, the one for a Linux-only socket option (TCP_DEFER_ACCEPT), and one for Linux's TCP_INFO
+# guard, one for a Linux-only socket option (TCP_DEFER_ACCEPT, used by no chapter today), and one for Linux's TCP_INFO
 # (__linux__: other systems define TCP_INFO with other fields).
 test_no_chapter_switches_in_the_sources() {
     local file found=''

@@ -487,9 +487,9 @@ test_20_handshakes_aborted_half_way_are_logged() {
 # Idle, vanishing, and many clients
 # ---------------------------------------------------------------------------------------------
 
-# The servers use TCP_DEFER_ACCEPT: a silent TCP connection may never reach a worker at all. What
-# matters is that the real client is served well before the 10 s per-connection deadline would
-# have freed a worker (curl gives up after 8 s), while all 60 connections are still open.
+# Each connection has a thread of its own: silent ones hold only their own. What matters is that the
+# real client is served well before the 10 s per-connection deadline would have freed a place
+# (curl gives up after 8 s), while all 60 connections are still open.
 test_30_idle_tcp_and_30_idle_tls_connections_do_not_delay_a_real_client() {
     local chapter
     for chapter in "${CHAPTERS[@]}"; do
@@ -548,9 +548,8 @@ print("\n".join(sorted(lines)), flush=True)
 # says nothing, one that stops half-way through its ClientHello, and one that completes the TLS
 # handshake and sends no request are each closed by the server, which logs "timed out". The waits
 # are bounded generously, so that this fails when the deadline is gone or raised, not when the
-# machine is slow: 30 s (three times the deadline) for the two that reach a worker at once, 60 s
-# for the silent one, which takes about 25 s on Linux, where TCP_DEFER_ACCEPT first holds it in
-# the kernel for the same 10 s, rounded up to the next SYN-ACK retransmission.
+# machine is slow: 30 s (three times the deadline) for the two that send something, 60 s for the
+# silent one (kept from when a socket option held silent connections in the kernel first).
 test_stalled_connections_are_closed_at_the_deadline_and_logged() {
     local chapter pair out pid name port outcome waited pattern problems=''
     local -A outs logs marks

@@ -168,7 +168,7 @@ HOLD_PY='
 import socket, sys, time
 socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(5)]
 for s in socks:
-    s.sendall(b"\x16")    # a first byte, so that TCP_DEFER_ACCEPT hands the connection over
+    s.sendall(b"\x16")    # a first byte, as a ClientHello would begin
 print("sent", flush=True)
 time.sleep(30)
 '
