@@ -1081,7 +1081,7 @@ static int open_listening_socket(const char *bind_address, int *port)
 static void describe_peer(const struct sockaddr_storage *address, socklen_t length, char *out,
                           size_t size)
 {
-    char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+    char host[INET6_ADDRSTRLEN] = "?", port[6] = "?";   /* "65535" */
     int v6 = address->ss_family == AF_INET6;
 
     if (getnameinfo((const struct sockaddr *)address, length, host, sizeof host, port, sizeof port,
