@@ -257,6 +257,29 @@ _lib_supports_flag() {
     [[ $help =~ $word ]]
 }
 
+# _lib_wait_until_listening: waits (START_TIMEOUT seconds, default 20) for SERVER_PID to log
+# "Listening on ...:PORT" in SERVER_LOG and sets SERVER_PORT; fails when it exits or never does.
+_lib_wait_until_listening() {
+    local i
+    for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
+        SERVER_PORT=$(sed -n 's/.*Listening on .*:\([0-9][0-9]*\).*/\1/p' "$SERVER_LOG" | head -n 1)
+        if [[ -n $SERVER_PORT ]]; then return 0; fi
+        process_running "$SERVER_PID" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# argv_recorder DIR: DIR/openssl, which writes each of its arguments on a line of $ARGV_LOG, then
+# runs the real openssl. With DIR first on PATH it shows what `ps` would show of every openssl run.
+argv_recorder() {
+    local real
+    real=$(command -v openssl) || return 1
+    mkdir -p "$1" &&
+        printf '%s\n' '#!/bin/sh' 'printf "%s\n" "$@" >>"$ARGV_LOG"' "exec '$real' \"\$@\"" >"$1/openssl" &&
+        chmod +x "$1/openssl"
+}
+
 # start_server PROGRAM ARGS...: starts a chapter server in the background from ROOT, stdout and
 # stderr to SERVER_LOG, and waits (at most START_TIMEOUT seconds, default 20: a sanitizer build on
 # a busy machine can take several) for its `Listening on` line. Adds `--port <free>`,
@@ -288,12 +311,7 @@ start_server() {
         (cd "$ROOT" && exec "$program" "${run_args[@]}") >"$SERVER_LOG" 2>&1 </dev/null &
         SERVER_PID=$!
         LIB_SERVER_PIDS+=("$SERVER_PID")
-        for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
-            SERVER_PORT=$(sed -n 's/.*Listening on .*:\([0-9][0-9]*\).*/\1/p' "$SERVER_LOG" | head -n 1)
-            if [[ -n $SERVER_PORT ]]; then return 0; fi
-            process_running "$SERVER_PID" || break
-            sleep 0.1
-        done
+        _lib_wait_until_listening && return 0
         if process_running "$SERVER_PID" || has_flag --port "$@" ||
            ! grep -qi 'in use' "$SERVER_LOG"; then
             break
@@ -886,12 +904,7 @@ start_server_with_stdin_and_stderr_closed() {
     (cd "$ROOT" && exec "$program" "${args[@]}") >"$SERVER_LOG" 2>&- <&- &
     SERVER_PID=$!
     LIB_SERVER_PIDS+=("$SERVER_PID")
-    for ((i = 0; i < ${START_TIMEOUT:-20} * 10; i++)); do
-        SERVER_PORT=$(sed -n 's/.*Listening on .*:\([0-9][0-9]*\).*/\1/p' "$SERVER_LOG" | head -n 1)
-        if [[ -n $SERVER_PORT ]]; then return 0; fi
-        process_running "$SERVER_PID" || break
-        sleep 0.1
-    done
+    _lib_wait_until_listening && return 0
     _lib_fail "started with stdin and stderr closed, $program did not print 'Listening on'; its output:
 $(cat "$SERVER_LOG")"
     return 1

@@ -252,16 +252,6 @@ test_file_name_with_an_equals_sign_is_read_as_a_file() {
     assert_output_has "$RUN_STDOUT" '^verdict: accepted$'
 }
 
-# argv_recorder DIR: DIR/openssl, which writes each of its arguments on a line of $ARGV_LOG, then
-# runs the real openssl. With DIR first on PATH it shows what `ps` would show of every openssl run.
-argv_recorder() {
-    local real
-    real=$(command -v openssl) || return 1
-    mkdir -p "$1" &&
-        printf '%s\n' '#!/bin/sh' 'printf "%s\n" "$@" >>"$ARGV_LOG"' "exec '$real' \"\$@\"" >"$1/openssl" &&
-        chmod +x "$1/openssl"
-}
-
 # The .p12 password never is an argument of openssl (any user sees those with ps): env: or fd:.
 # Given in CERT_DOCTOR_PASSWORD instead of --password, it is on no command line at all.
 test_p12_password_is_on_no_openssl_command_line() {

@@ -10,16 +10,6 @@
 
 GEN=$ROOT/scripts/gen-certs.sh
 
-# argv_recorder DIR: DIR/openssl, which writes each of its arguments on a line of $ARGV_LOG, then
-# runs the real openssl. With DIR first on PATH it shows what `ps` would show of every openssl run.
-argv_recorder() {
-    local real
-    real=$(command -v openssl) || return 1
-    mkdir -p "$1" &&
-        printf '%s\n' '#!/bin/sh' 'printf "%s\n" "$@" >>"$ARGV_LOG"' "exec '$real' \"\$@\"" >"$1/openssl" &&
-        chmod +x "$1/openssl"
-}
-
 # The quiet run happens once (it takes a few seconds); the tests read what it printed and made. It
 # runs under umask 000, which would leave every new file writable by anyone, and with every openssl
 # argument recorded in ARGV_LOG (the arguments that ps shows).
